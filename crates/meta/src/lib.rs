@@ -16,16 +16,19 @@
 //! parameter cannot be documented without being accepted, or accepted without being documented.
 //! This crate is pure: no I/O, no allocation beyond building the rendered strings.
 
+pub mod common;
 mod fence_xml;
 mod man;
 mod ocf_xml;
 mod usage;
+mod values;
 mod xml;
 
 pub use fence_xml::fence_xml;
 pub use man::man;
 pub use ocf_xml::ocf_xml;
 pub use usage::usage;
+pub use values::{Problem, ProblemKind, Values, parse_bool};
 
 /// Which Pacemaker protocol an agent speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
