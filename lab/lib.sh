@@ -85,3 +85,14 @@ wait_for() {
 
 node_online()   { crm_mon -1 2>/dev/null | grep -Eq "^  \* Online: \[.* $1 .*\]"; }
 remote_online() { crm_mon -1 2>/dev/null | grep -Eq "^  \* RemoteOnline: \[.* $1 .*\]"; }
+
+# schema/config check of an offline CIB file: errors fail, warnings (no
+# quorum and unclean nodes are normal offline) are ignored
+verify_cib() {  # file
+    local out
+    out=$(crm_verify -V -x "$1" 2>&1) && return 0
+    if echo "$out" | grep -Eiq '(error|invalid|does not conform|schema)'; then
+        echo "$out" >&2; return 1
+    fi
+    return 0
+}
