@@ -78,29 +78,30 @@ pub fn man(agent: &Agent) -> String {
                 let _ = writeln!(m, ".B {}", opt(p.name));
             }
         }
-        let mut body = roff(p.long_text().trim());
+        // Each fact on its own line so that roff does not run them into the description.
+        let mut lines = vec![roff(p.long_text().trim())];
         if let Type::Select(v) = p.ty {
-            let _ = write!(body, "\nAllowed values: {}.", roff(&v.join(", ")));
+            lines.push(format!("Allowed values: {}.", roff(&v.join(", "))));
         }
         if agent.protocol == Protocol::Fence {
             let mut names = vec![p.name];
             names.extend(p.deprecated);
             names.extend(p.aliases);
-            let _ = write!(body, "\nStdin name: {}.", opt(&names.join(", ")));
+            lines.push(format!("Stdin name: {}.", opt(&names.join(", "))));
         } else if !p.deprecated.is_empty() || !p.aliases.is_empty() {
             let names: Vec<&str> = p.deprecated.iter().chain(p.aliases).copied().collect();
-            let _ = write!(body, "\nAlso accepted as: {}.", opt(&names.join(", ")));
+            lines.push(format!("Also accepted as: {}.", opt(&names.join(", "))));
         }
         if let Some(d) = p.default.filter(|d| !d.is_empty()) {
-            let _ = write!(body, "\nDefault: {}.", roff(d));
+            lines.push(format!("Default: {}.", roff(d)));
         }
         if p.required {
-            body.push_str("\nRequired.");
+            lines.push("Required.".into());
         }
         if p.secret {
-            body.push_str("\nSecret: never logged.");
+            lines.push("Secret: never logged.".into());
         }
-        m.push_str(&body);
+        m.push_str(&lines.join("\n.br\n"));
         m.push('\n');
     }
     m.push_str(".SH ACTIONS\n");

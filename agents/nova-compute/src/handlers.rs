@@ -1,0 +1,20 @@
+//! The actions of `NovaCompute`; managing nova-compute behind the evacuation gate arrives with
+//! the compute-node agents issue and answers "unimplemented" until then.
+
+use iha_ocf::{Context, OcfError, ResourceAgent, Running};
+
+/// The `NovaCompute` handlers.
+#[derive(Debug, Default)]
+pub struct NovaCompute;
+
+impl ResourceAgent for NovaCompute {
+    fn start(&self, _ctx: &Context<'_>) -> Result<(), OcfError> {
+        Err(OcfError::unimplemented("start"))
+    }
+    fn stop(&self, _ctx: &Context<'_>) -> Result<(), OcfError> {
+        Err(OcfError::unimplemented("stop"))
+    }
+    fn monitor(&self, _ctx: &Context<'_>) -> Result<Running, OcfError> {
+        Err(OcfError::unimplemented("monitor"))
+    }
+}

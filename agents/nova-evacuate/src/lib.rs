@@ -1,0 +1,54 @@
+//! `NovaEvacuate` (OCF, provider `openstack`): evacuates every compute host marked for
+//! evacuation.
+//!
+//! One primitive on a controller. Every monitor reads the `evacuate` attribute of all hosts,
+//! confirms each marked host is fenced, evacuates its instances in parallel, tracks them until
+//! they run elsewhere, and marks the host done so unfencing can proceed (REFERENCE.md §5).
+
+use iha_meta::common::OCF_OPENSTACK;
+use iha_meta::{Action, Agent, ExitStatus, Param, Protocol, Type};
+
+mod handlers;
+pub use handlers::NovaEvacuate;
+
+static OWN: &[Param] = &[Param {
+    ty: Type::Integer,
+    default: Some("0"),
+    longdesc: "Allows delaying the nova evacuate API call, e.g. to give a storage array time to \
+clean up eventual locks/leases. Applied once per host, counted from the moment the host was \
+found marked, without holding up other hosts.",
+    ..Param::new("evacuate_delay", "Nova evacuate delay")
+}];
+
+/// The description of `NovaEvacuate`.
+pub static SPEC: Agent = Agent {
+    name: "NovaEvacuate",
+    protocol: Protocol::Ocf,
+    version: env!("CARGO_PKG_VERSION"),
+    shortdesc: "Evacuator for OpenStack Nova Compute Server",
+    longdesc: "Facility for tracking a list of compute nodes and reliably evacuating the ones \
+that fence_compute has flagged: each monitor finds hosts whose evacuate attribute is set, checks \
+that they are fenced, evacuates their evacuable instances in parallel, follows every instance \
+until it runs on another host, and marks the host done so that it can be unfenced.",
+    vendor_url: "",
+    params: &[OCF_OPENSTACK, OWN],
+    actions: &[
+        Action::timed("start", 20, "Validate the configuration and mark the resource started (no evacuation work, so the start timeout can stay low)."),
+        Action::timed("stop", 20, "Mark the resource stopped."),
+        Action { interval: Some(10), depth: Some(0), ..Action::timed("monitor", 600, "Evacuate every marked host; 7 when stopped.") },
+        Action::timed("validate-all", 20, "Check the parameters."),
+        Action::timed("meta-data", 5, "Print the agent's metadata."),
+        Action { advertised: false, ..Action::new("usage", "Print usage.") },
+    ],
+    default_action: "",
+    man_section: 7,
+    exit_statuses: &[
+        ExitStatus { code: 0, meaning: "Success; monitor: running." },
+        ExitStatus { code: 1, meaning: "Generic failure." },
+        ExitStatus { code: 3, meaning: "Unimplemented action." },
+        ExitStatus { code: 5, meaning: "A required program is missing." },
+        ExitStatus { code: 6, meaning: "The configuration is invalid." },
+        ExitStatus { code: 7, meaning: "Monitor: not running." },
+    ],
+    notes: &[],
+};
