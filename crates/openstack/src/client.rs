@@ -55,6 +55,10 @@ struct Session {
     compute_versions: Vec<(String, VersionRange)>,
     /// False for a token used directly (no Keystone): a 401 is then final.
     reauthable: bool,
+    /// Issued to this process: used up to its expiry even inside the
+    /// margin, so a cloud with very short token lifetimes does not get one
+    /// authentication per request.
+    issued_here: bool,
 }
 
 impl Session {
@@ -156,7 +160,8 @@ impl Client {
     fn session(&self) -> Result<Arc<Session>> {
         let mut guard = self.lock();
         if let Some(s) = guard.as_ref() {
-            if self.fresh(s.expires_at) {
+            let usable = self.fresh(s.expires_at) || (s.issued_here && s.expires_at.is_some_and(|e| e > now_unix()));
+            if usable {
                 return Ok(Arc::clone(s));
             }
         }
@@ -170,6 +175,7 @@ impl Client {
                     catalog: c.catalog,
                     compute_versions: c.compute_versions,
                     reauthable: self.inner.opts.auth.auth_url.is_some(),
+                    issued_here: false,
                 });
                 *guard = Some(Arc::clone(&s));
                 return Ok(s);
@@ -206,6 +212,7 @@ impl Client {
                 catalog: Vec::new(),
                 compute_versions: Vec::new(),
                 reauthable: false,
+                issued_here: true,
             });
         };
         match keystone::auth_base(auth_url)? {
@@ -286,6 +293,7 @@ impl Client {
             catalog: info.catalog,
             compute_versions: Vec::new(),
             reauthable: true,
+            issued_here: true,
         })
     }
 
@@ -301,24 +309,33 @@ impl Client {
 
     /// The compute version range, discovered once per cached session.
     fn versions(&self) -> Result<VersionRange> {
-        let s = self.session()?;
-        let url = version_url(&self.endpoint(&s, "compute")?);
-        if let Some((_, r)) = s.compute_versions.iter().find(|(u, _)| *u == url) {
-            return Ok(*r);
-        }
-        let req = Request {
-            method: Method::GET,
-            url: url.clone(),
-            headers: Vec::new(),
-            token: Some(&s.token),
-            subject_token: None,
-            body: None,
-            idempotent: true,
+        let mut reauthed = false;
+        let (url, r) = loop {
+            let s = self.session()?;
+            let url = version_url(&self.endpoint(&s, "compute")?);
+            if let Some((_, r)) = s.compute_versions.iter().find(|(u, _)| *u == url) {
+                return Ok(*r);
+            }
+            let req = Request {
+                method: Method::GET,
+                url: url.clone(),
+                headers: Vec::new(),
+                token: Some(&s.token),
+                subject_token: None,
+                body: None,
+                idempotent: true,
+            };
+            let r = self.inner.transport.send(&req, self.deadline)?;
+            if r.status == 401 && s.reauthable && !reauthed {
+                self.invalidate(&s);
+                reauthed = true;
+                continue;
+            }
+            if !(200..300).contains(&r.status) {
+                return Err(Error::from_status(req.describe(), r.status, &r.body));
+            }
+            break (url, r);
         };
-        let r = self.inner.transport.send(&req, self.deadline)?;
-        if !(200..300).contains(&r.status) {
-            return Err(Error::from_status(req.describe(), r.status, &r.body));
-        }
         let range = VersionRange::from_document(&r.body)?;
         self.log().debug(|| format!("compute api versions {}..{}", range.min, range.max));
         // Remember it in the session and the cache file.
@@ -334,6 +351,7 @@ impl Client {
                 catalog: cur.catalog.clone(),
                 compute_versions,
                 reauthable: cur.reauthable,
+                issued_here: cur.issued_here,
             });
             if updated.reauthable {
                 self.inner.cache.store(&updated.to_cache(&self.inner.key));

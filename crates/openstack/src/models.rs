@@ -521,3 +521,116 @@ pub(crate) fn query_param(url: &str, key: &str) -> Option<String> {
         (k == key).then(|| crate::url::decode(v))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Shapes follow nova's doc/api_samples (trimmed).
+    #[test]
+    fn services_across_microversions() {
+        let v253 = r#"{"services": [{"id": "e81d66a4-ddd3-4aba-8a84-171d1cb4d339", "binary": "nova-compute",
+            "disabled_reason": "test2", "host": "host1", "state": "up", "status": "disabled",
+            "updated_at": "2012-10-29T13:42:05.000000", "forced_down": false, "zone": "nova"}]}"#;
+        let s: ServicesBody = serde_json::from_str(v253).unwrap();
+        assert_eq!(s.services[0].id, "e81d66a4-ddd3-4aba-8a84-171d1cb4d339");
+        assert!(s.services[0].is_up());
+        assert_eq!(s.services[0].to_ref().id.as_deref(), Some("e81d66a4-ddd3-4aba-8a84-171d1cb4d339"));
+        let v211 = r#"{"services": [{"id": 2, "binary": "nova-compute", "disabled_reason": null, "host": "host1",
+            "state": "down", "status": "enabled", "updated_at": null, "forced_down": true, "zone": "nova"}]}"#;
+        let s: ServicesBody = serde_json::from_str(v211).unwrap();
+        assert_eq!(s.services[0].id, "2");
+        assert_eq!(s.services[0].forced_down, Some(true));
+        // 2.69: a service in a down cell comes back minimal.
+        let v269 = r#"{"services": [{"binary": "nova-compute", "host": "host1", "status": "UNKNOWN"}]}"#;
+        let s: ServicesBody = serde_json::from_str(v269).unwrap();
+        assert_eq!(s.services[0].status, "UNKNOWN");
+        assert_eq!(s.services[0].state, None);
+        assert_eq!(s.services[0].to_ref().id, None);
+    }
+
+    #[test]
+    fn server_with_embedded_flavor() {
+        let body = r#"{"servers": [{"OS-EXT-AZ:availability_zone": "nova", "OS-EXT-SRV-ATTR:host": "compute",
+            "OS-EXT-SRV-ATTR:hypervisor_hostname": "fake-mini", "OS-EXT-STS:power_state": 1,
+            "OS-EXT-STS:task_state": null, "OS-EXT-STS:vm_state": "active", "created": "2019-04-23T15:19:14Z",
+            "flavor": {"disk": 1, "ephemeral": 0, "extra_specs": {"evacuable": "true", "hw:numa_nodes": 1},
+                       "original_name": "m1.tiny", "ram": 512, "swap": 0, "vcpus": 1},
+            "id": "2ce4c5b3-2866-4972-93ce-77a2ea46a7f9",
+            "image": {"id": "70a599e0-31e7-49b7-b260-868f441e862b", "links": []},
+            "locked": true, "locked_reason": "I don't want to work", "metadata": {"My Server Name": "Apache1"},
+            "name": "new-server-test", "status": "ACTIVE", "tags": [], "tenant_id": "6f70", "user_id": "fake",
+            "addresses": {}, "links": []},
+           {"id": "bfv", "status": "SHUTOFF", "image": "", "flavor": {"id": "1", "links": []}, "metadata": null}],
+           "servers_links": [{"href": "http://x/v2.1/servers/detail?all_tenants=1&limit=2&marker=bfv", "rel": "next"}]}"#;
+        let b: ServersBody = serde_json::from_str(body).unwrap();
+        let s = &b.servers[0];
+        assert_eq!(s.host.as_deref(), Some("compute"));
+        assert_eq!(s.vm_state.as_deref(), Some("active"));
+        assert_eq!(s.task_state, None);
+        assert_eq!(s.flavor.original_name.as_deref(), Some("m1.tiny"));
+        let specs = s.flavor.extra_specs.as_ref().unwrap();
+        assert_eq!(specs.get("evacuable").map(String::as_str), Some("true"));
+        assert_eq!(specs.get("hw:numa_nodes").map(String::as_str), Some("1"));
+        assert_eq!(s.image.as_deref(), Some("70a599e0-31e7-49b7-b260-868f441e862b"));
+        assert_eq!(s.locked_reason.as_deref(), Some("I don't want to work"));
+        assert_eq!(b.servers[1].image, None);
+        assert_eq!(b.servers[1].flavor.id.as_deref(), Some("1"));
+        assert!(b.servers[1].metadata.is_empty());
+        assert_eq!(next_marker(&b.servers_links).as_deref(), Some("bfv"));
+    }
+
+    #[test]
+    fn migrations_hypervisors_aggregates_images() {
+        let m = r#"{"migrations": [{"created_at": "2016-06-23T14:42:02.000000", "dest_compute": "compute20",
+            "dest_host": "5.6.7.8", "dest_node": "node20", "id": 4, "instance_uuid": "9128d044",
+            "new_instance_type_id": 6, "old_instance_type_id": 5, "source_compute": "compute10",
+            "source_node": "node10", "status": "done", "migration_type": "evacuation",
+            "updated_at": "2016-06-23T14:42:02.000000", "uuid": "42341d4b", "user_id": "u", "project_id": "p"}],
+            "migrations_links": [{"href": "http://openstack.example.com/v2.1/6f70/os-migrations?limit=1&marker=42341d4b", "rel": "next"}]}"#;
+        let b: MigrationsBody = serde_json::from_str(m).unwrap();
+        assert_eq!(b.migrations[0].id, "4");
+        assert_eq!(b.migrations[0].migration_type.as_deref(), Some("evacuation"));
+        assert_eq!(next_marker(&b.migrations_links).as_deref(), Some("42341d4b"));
+        let h = r#"{"hypervisors": [{"cpu_info": {"arch": "x86_64"}, "status": "enabled", "state": "up",
+            "host_ip": "1.1.1.1", "hypervisor_hostname": "fake-mini", "hypervisor_type": "fake",
+            "id": "1bb62a04-c576-402c-8147-9e89757a09e3",
+            "service": {"host": "host1", "id": "62f62f6e-a713-4cbe-87d3-3ecf8a1e0f8d", "disabled_reason": null}},
+            {"id": 7, "hypervisor_hostname": "old", "service": {"host": "h", "id": 3}}]}"#;
+        let b: HypervisorsBody = serde_json::from_str(h).unwrap();
+        assert_eq!(b.hypervisors[0].service.as_ref().unwrap().host.as_deref(), Some("host1"));
+        assert_eq!(b.hypervisors[1].id, "7");
+        assert_eq!(b.hypervisors[1].service.as_ref().unwrap().id.as_deref(), Some("3"));
+        let a = r#"{"aggregates": [{"availability_zone": null, "created_at": "2016-12-27T23:47:30.563527",
+            "deleted": false, "deleted_at": null, "hosts": ["compute"], "id": 1, "metadata": {"evacuable": "true"},
+            "name": "name", "updated_at": null, "uuid": "6ba28ba7-f29b-45cc-a30b-6e3a40c2fb14"}]}"#;
+        let b: AggregatesBody = serde_json::from_str(a).unwrap();
+        assert_eq!(b.aggregates[0].id, "1");
+        assert_eq!(b.aggregates[0].hosts, vec!["compute".to_owned()]);
+        assert_eq!(b.aggregates[0].metadata.get("evacuable").map(String::as_str), Some("true"));
+        let i = r#"{"images": [{"status": "active", "name": "cirros", "tags": ["evacuable"], "container_format": "bare",
+            "visibility": "public", "id": "1bea47ed", "evacuable": "true", "hw_disk_bus": "scsi", "min_ram": 0,
+            "self": "/v2/images/1bea47ed"}], "first": "/v2/images?tag=evacuable",
+            "next": "/v2/images?tag=evacuable&marker=1bea47ed", "schema": "/v2/schemas/images"}"#;
+        let b: ImagesBody = serde_json::from_str(i).unwrap();
+        let img = &b.images[0];
+        assert_eq!(img.tags, vec!["evacuable".to_owned()]);
+        assert_eq!(img.property("evacuable").as_deref(), Some("true"));
+        assert_eq!(img.property("min_ram").as_deref(), Some("0"));
+        assert_eq!(query_param(b.next.as_deref().unwrap(), "marker").as_deref(), Some("1bea47ed"));
+        let f = r#"{"flavors": [{"OS-FLV-DISABLED:disabled": false, "disk": 1, "OS-FLV-EXT-DATA:ephemeral": 0,
+            "os-flavor-access:is_public": true, "id": "1", "links": [], "name": "m1.tiny", "ram": 512, "swap": "",
+            "vcpus": 1, "rxtx_factor": 1.0, "description": null, "extra_specs": {"hw:cpu_policy": "shared"}}]}"#;
+        let b: FlavorsBody = serde_json::from_str(f).unwrap();
+        assert_eq!(b.flavors[0].is_public, Some(true));
+        assert_eq!(b.flavors[0].extra_specs.as_ref().unwrap().len(), 1);
+        let e: ExtraSpecsBody = serde_json::from_str(r#"{"extra_specs": {"evacuable": "true"}}"#).unwrap();
+        assert_eq!(e.extra_specs.len(), 1);
+    }
+
+    #[test]
+    fn evacuate_request_debug_hides_password() {
+        let r = EvacuateRequest { admin_pass: Some(Secret::new("MySecretPass")), ..Default::default() };
+        assert!(!format!("{r:?}").contains("MySecretPass"));
+    }
+}
