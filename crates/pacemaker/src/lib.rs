@@ -1,0 +1,96 @@
+//! The Pacemaker side of the agents: node attributes, the local node name and fencing history.
+//!
+//! Everything goes through the [`Cluster`] trait so that the domain code (`iha-core`) is tested
+//! against [`fake::FakeCluster`]; [`Tools`] implements it with Pacemaker's own command-line tools,
+//! run with argument vectors (never a shell: host names and attribute values are
+//! attacker-influenced input), `LC_ALL=C`, and a deadline after which the child is killed.
+//!
+//! The shared state of Instance HA is the private attrd attribute `evacuate`, keyed by the Nova
+//! host name (REFERENCE.md §1.2): private (`-p`) so it never reaches the CIB, and keyed by the
+//! Nova name so the purge of a fenced remote node's own attributes does not erase it.
+
+mod attrd;
+mod exec;
+pub mod fake;
+mod history;
+
+pub use attrd::{parse_attrd_lines, unescape};
+pub use exec::{PcmkError, run_tool};
+pub use history::{FenceEvent, FenceState, parse_history_xml};
+
+use std::time::Instant;
+
+/// The attribute that carries the evacuation state of each compute host.
+pub const EVACUATE_ATTR: &str = "evacuate";
+
+/// The Pacemaker operations the agents need.
+pub trait Cluster: Send + Sync {
+    /// The value of attribute `name` for `host`; `None` when it does not exist.
+    fn attr_query(&self, name: &str, host: &str, deadline: Instant) -> Result<Option<String>, PcmkError>;
+    /// Every host's value of attribute `name`, in attrd's order.
+    fn attr_query_all(&self, name: &str, deadline: Instant) -> Result<Vec<(String, String)>, PcmkError>;
+    /// Sets the private attribute `name` of `host` to `value`.
+    fn attr_update(&self, name: &str, host: &str, value: &str, deadline: Instant) -> Result<(), PcmkError>;
+    /// The name of the node this process runs on (`crm_node -n`).
+    fn local_node(&self, deadline: Instant) -> Result<String, PcmkError>;
+    /// The fencing history of `node`; `Ok(None)` when the history cannot be read here (no
+    /// fencer reachable, e.g. on a pacemaker_remote node), which callers treat as "unknown".
+    fn fence_history(&self, node: &str, deadline: Instant) -> Result<Option<Vec<FenceEvent>>, PcmkError>;
+}
+
+/// [`Cluster`] implemented with `attrd_updater`, `crm_node` and `stonith_admin`.
+#[derive(Debug, Clone, Default)]
+pub struct Tools {
+    /// Directory to find the tools in; `None` searches `PATH` (as Pacemaker's agents do).
+    pub dir: Option<std::path::PathBuf>,
+}
+
+impl Tools {
+    fn prog(&self, name: &str) -> std::path::PathBuf {
+        self.dir.as_ref().map_or_else(|| name.into(), |d| d.join(name))
+    }
+}
+
+impl Cluster for Tools {
+    fn attr_query(&self, name: &str, host: &str, deadline: Instant) -> Result<Option<String>, PcmkError> {
+        let out = run_tool(&self.prog("attrd_updater"), &["-p", "-n", name, "-Q", "-N", host], deadline);
+        match out {
+            Ok(text) => Ok(parse_attrd_lines(&text).into_iter().find(|(h, _)| h == host).map(|(_, v)| v)),
+            Err(e) if e.is_absent_attribute() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn attr_query_all(&self, name: &str, deadline: Instant) -> Result<Vec<(String, String)>, PcmkError> {
+        match run_tool(&self.prog("attrd_updater"), &["-n", name, "-Q", "-A"], deadline) {
+            Ok(text) => Ok(parse_attrd_lines(&text)),
+            // "attribute does not exist": no host was ever marked (REFERENCE.md §5.5 filters it).
+            Err(e) if e.is_absent_attribute() => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn attr_update(&self, name: &str, host: &str, value: &str, deadline: Instant) -> Result<(), PcmkError> {
+        run_tool(&self.prog("attrd_updater"), &["-p", "-n", name, "-U", value, "-N", host], deadline).map(|_| ())
+    }
+
+    fn local_node(&self, deadline: Instant) -> Result<String, PcmkError> {
+        let out = run_tool(&self.prog("crm_node"), &["-n"], deadline)?;
+        let name = out.trim();
+        if name.is_empty() {
+            return Err(PcmkError::Parse("crm_node -n printed no node name".into()));
+        }
+        Ok(name.to_string())
+    }
+
+    fn fence_history(&self, node: &str, deadline: Instant) -> Result<Option<Vec<FenceEvent>>, PcmkError> {
+        let arg = format!("--history={node}");
+        match run_tool(&self.prog("stonith_admin"), &[&arg, "--output-as=xml"], deadline) {
+            Ok(xml) => Ok(Some(parse_history_xml(&xml))),
+            Err(PcmkError::NotInstalled(_)) => Ok(None),
+            // No fencer to ask (a remote node, a stopped cluster): the history is unknown.
+            Err(PcmkError::Failed { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
