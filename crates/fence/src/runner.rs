@@ -193,7 +193,7 @@ pub fn run_io(
             }
         }
     };
-    let Parsed { mut values, verbose_count, warnings, from_stdin } = parsed;
+    let Parsed { values, verbose_count, warnings, from_stdin } = parsed;
     for s in values.secrets() {
         iha_log::add_secret(s);
     }
