@@ -343,5 +343,13 @@ mod tests {
         c.store(&session("k"));
         assert!(c.load("k").is_some());
         assert!(!fs::symlink_metadata(&f).unwrap().file_type().is_symlink());
+        // A file owned by someone else (only testable as root).
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(&f, Some(65534), None).unwrap();
+            assert!(c.load("k").is_none());
+            c.store(&session("k"));
+            assert_eq!(fs::metadata(&f).unwrap().uid(), 0);
+            assert!(c.load("k").is_some());
+        }
     }
 }

@@ -81,6 +81,8 @@ struct Inner {
     cache: TokenCache,
     key: String,
     session: Mutex<Option<Arc<Session>>>,
+    /// Serialises version discovery so parallel workers fetch it once.
+    discovery: Mutex<()>,
     page_size: u32,
 }
 
@@ -118,9 +120,16 @@ impl Client {
         let cache = TokenCache::new(&opts.token_cache, log);
         let key = cache_key(&opts.auth, opts.region_name.as_deref());
         Client {
-            inner: Arc::new(Inner { opts, transport, cache, key, session: Mutex::new(None), page_size: DEFAULT_PAGE }),
+            inner: Arc::new(Inner { opts, transport, cache, key, session: Mutex::new(None), discovery: Mutex::new(()), page_size: DEFAULT_PAGE }),
             deadline: Deadline::NONE,
         }
+    }
+
+    /// Resolves `explicit` agent parameters over `clouds.yaml` and the
+    /// `OS_*` environment ([`ConnectionOptions::from_process_env`]) and
+    /// builds a client with default timeouts and token cache.
+    pub fn from_params(explicit: crate::config::AuthParams) -> Result<Client> {
+        Ok(Client::new(ConnectionOptions::from_process_env(explicit)?))
     }
 
     /// Same as [`Client::new`] with a page size for paginated lists (tests).
@@ -309,12 +318,21 @@ impl Client {
 
     /// The compute version range, discovered once per cached session.
     fn versions(&self) -> Result<VersionRange> {
+        let cached = |s: &Session, url: &str| s.compute_versions.iter().find(|(u, _)| u == url).map(|(_, r)| *r);
+        {
+            let s = self.session()?;
+            if let Some(r) = cached(&s, &version_url(&self.endpoint(&s, "compute")?)) {
+                return Ok(r);
+            }
+        }
+        let _one_at_a_time = self.inner.discovery.lock().unwrap_or_else(|p| p.into_inner());
         let mut reauthed = false;
         let (url, r) = loop {
             let s = self.session()?;
             let url = version_url(&self.endpoint(&s, "compute")?);
-            if let Some((_, r)) = s.compute_versions.iter().find(|(u, _)| *u == url) {
-                return Ok(*r);
+            // Another thread may have discovered it while we waited.
+            if let Some(r) = cached(&s, &url) {
+                return Ok(r);
             }
             let req = Request {
                 method: Method::GET,

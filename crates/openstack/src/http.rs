@@ -207,13 +207,19 @@ impl Transport {
                 .get("X-Subject-Token")
                 .and_then(|v| v.to_str().ok())
                 .map(Secret::from);
+            let request_id = ["x-openstack-request-id", "x-compute-request-id"]
+                .iter()
+                .find_map(|h| resp.headers().get(*h).and_then(|v| v.to_str().ok()).map(str::to_owned));
             let body = resp.bytes()?.to_vec();
-            Ok((status, retry_after, subject, body))
+            Ok((status, retry_after, subject, request_id, body))
         });
         let ms = start.elapsed().as_millis();
         match result {
-            Ok((status, retry_after, subject_token, body)) => {
-                self.log.debug(|| format!("{what} -> {status} ({ms} ms)"));
+            Ok((status, retry_after, subject_token, request_id, body)) => {
+                self.log.debug(|| match &request_id {
+                    Some(id) => format!("{what} -> {status} ({ms} ms, {id})"),
+                    None => format!("{what} -> {status} ({ms} ms)"),
+                });
                 let response = Response { status, body, subject_token };
                 let retryable = match status {
                     429 | 503 => true,

@@ -598,3 +598,51 @@ fn connection_refused_is_retried_then_reported() {
     assert!(matches!(e, Error::Connection { .. }), "{e}");
     assert_eq!(logs.all().matches("retrying").count(), 2, "{}", logs.all());
 }
+
+#[test]
+fn preissued_token_is_validated_then_reused() {
+    let cloud = Cloud::new("2.104");
+    let server = MockServer::start(keystone_and_nova(cloud, |req, base| {
+        if req.method == "GET" && req.path == "/identity/v3/auth/tokens" {
+            assert_eq!(req.header("x-subject-token"), Some("pre-issued"));
+            return Reply::json(200, token_body(base, "2999-01-01T00:00:00Z")).header("X-Subject-Token", "pre-issued");
+        }
+        services_reply(req).unwrap_or_else(|| Reply::status(404))
+    }));
+    let cache = TempDir::new("preissued");
+    let p = AuthParams {
+        auth_url: Some(format!("{}/identity/v3", server.base)),
+        token: Some("pre-issued".into()),
+        interface: Some("internal".into()),
+        ..Default::default()
+    };
+    let mut o = ConnectionOptions::from_params(p).unwrap();
+    o.token_cache = TokenCacheMode::Dir(cache.path().to_path_buf());
+    Client::new(o).list_services(&ServiceQuery::default()).unwrap();
+    let r = server.requests();
+    assert_eq!(r[0].method, "GET");
+    assert_eq!(r.last().unwrap().header("x-auth-token"), Some("pre-issued"));
+}
+
+#[test]
+fn threads_share_one_session_and_pool() {
+    let cloud = Cloud::new("2.104");
+    let server = MockServer::start(keystone_and_nova(cloud.clone(), |req, _| {
+        if req.path.ends_with("/action") {
+            return Reply::status(200).delayed(Duration::from_millis(20));
+        }
+        Reply::status(404)
+    }));
+    let cache = TempDir::new("threads");
+    let c = Client::new(password_options(&server, cache.path(), &Logs::default()));
+    let api: &dyn ComputeApi = &c;
+    std::thread::scope(|s| {
+        for i in 0..8 {
+            s.spawn(move || api.evacuate(&format!("srv{i}"), &EvacuateRequest::default()).unwrap());
+        }
+    });
+    assert_eq!(cloud.tokens_issued.load(Ordering::SeqCst), 1);
+    assert_eq!(server.count("GET", "/compute/v2.1/"), 1);
+    assert_eq!(server.count("POST", "/compute/v2.1/servers/"), 8);
+    assert!(server.connections.load(Ordering::SeqCst) <= 9);
+}
