@@ -67,7 +67,10 @@ pub(crate) fn cache_key(auth: &AuthConfig, region: Option<&str>) -> String {
         canon.push_str(&format!("{k}:{}:{v};", v.len()));
     };
     add("format", &FORMAT.to_string());
-    add("auth_url", auth.auth_url.as_deref().unwrap_or("").trim_end_matches('/'));
+    add(
+        "auth_url",
+        auth.auth_url.as_deref().unwrap_or("").trim_end_matches('/'),
+    );
     let user = |u: &Option<UserRef>, add: &mut dyn FnMut(&str, &str)| match u {
         Some(UserRef::Id(id)) => add("user_id", id),
         Some(UserRef::Name { name, domain }) => {
@@ -85,7 +88,12 @@ pub(crate) fn cache_key(auth: &AuthConfig, region: Option<&str>) -> String {
             user(&Some(u.clone()), &mut add);
             add("secret", &sha256_hex(password.expose().as_bytes()));
         }
-        Credentials::ApplicationCredential { id, name, user: u, secret } => {
+        Credentials::ApplicationCredential {
+            id,
+            name,
+            user: u,
+            secret,
+        } => {
             add("method", "application_credential");
             add("app_cred_id", id.as_deref().unwrap_or(""));
             add("app_cred_name", name.as_deref().unwrap_or(""));
@@ -149,12 +157,17 @@ impl TokenCache {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
-                self.log.warn(|| format!("ignoring token cache {}: {e}", path.display()));
+                self.log
+                    .warn(|| format!("ignoring token cache {}: {e}", path.display()));
                 return None;
             }
         };
         let meta = f.metadata().ok()?;
-        if !meta.is_file() || meta.uid() != self.euid || meta.mode() & 0o077 != 0 || meta.len() > MAX_FILE {
+        if !meta.is_file()
+            || meta.uid() != self.euid
+            || meta.mode() & 0o077 != 0
+            || meta.len() > MAX_FILE
+        {
             self.log.warn(|| {
                 format!(
                     "ignoring token cache {}: not a private file of uid {} (uid {}, mode {:o})",
@@ -174,7 +187,8 @@ impl TokenCache {
             Ok(s) if s.format == FORMAT && s.key == key && !s.token.is_empty() => Some(s),
             Ok(_) => None,
             Err(e) => {
-                self.log.warn(|| format!("ignoring corrupt token cache {}: {e}", path.display()));
+                self.log
+                    .warn(|| format!("ignoring corrupt token cache {}: {e}", path.display()));
                 None
             }
         }
@@ -182,14 +196,19 @@ impl TokenCache {
 
     /// Writes `s` atomically; failures are logged only.
     pub(crate) fn store(&self, s: &CachedSession) {
-        let Some(path) = self.file(&s.key) else { return };
+        let Some(path) = self.file(&s.key) else {
+            return;
+        };
         if let Err(e) = self.try_store(&path, s) {
-            self.log.warn(|| format!("cannot write token cache {}: {e}", path.display()));
+            self.log
+                .warn(|| format!("cannot write token cache {}: {e}", path.display()));
         }
     }
 
     fn try_store(&self, path: &Path, s: &CachedSession) -> std::io::Result<()> {
-        let dir = path.parent().ok_or_else(|| std::io::Error::other("no parent directory"))?;
+        let dir = path
+            .parent()
+            .ok_or_else(|| std::io::Error::other("no parent directory"))?;
         self.ensure_dir(dir)?;
         let data = serde_json::to_vec(s).map_err(std::io::Error::other)?;
         static N: AtomicU32 = AtomicU32::new(0);
@@ -228,7 +247,10 @@ impl TokenCache {
             // Parents such as /run/instance-ha or /tmp/instance-ha-UID are
             // created private too; existing ones (/tmp) are left alone.
             if !parent.exists() {
-                fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)?;
             }
         }
         match fs::DirBuilder::new().mode(0o700).create(dir) {
@@ -238,7 +260,9 @@ impl TokenCache {
         }
         let meta = fs::symlink_metadata(dir)?;
         if !meta.is_dir() || meta.uid() != self.euid {
-            return Err(std::io::Error::other("cache directory is not a directory owned by us"));
+            return Err(std::io::Error::other(
+                "cache directory is not a directory owned by us",
+            ));
         }
         if meta.mode() & 0o077 != 0 {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
@@ -267,10 +291,16 @@ mod tests {
         AuthConfig {
             auth_url: Some("http://ks/v3".into()),
             credentials: Credentials::Password {
-                user: UserRef::Name { name: "admin".into(), domain: DomainRef::Name("Default".into()) },
+                user: UserRef::Name {
+                    name: "admin".into(),
+                    domain: DomainRef::Name("Default".into()),
+                },
                 password: Secret::new(password),
             },
-            scope: Some(Scope::Project { name: "admin".into(), domain: DomainRef::Name("Default".into()) }),
+            scope: Some(Scope::Project {
+                name: "admin".into(),
+                domain: DomainRef::Name("Default".into()),
+            }),
         }
     }
 
@@ -324,7 +354,10 @@ mod tests {
         c.store(&session("k"));
         let f = dir.join("k.json");
         fs::set_permissions(&f, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(c.load("k").is_none(), "group/other readable file must be ignored");
+        assert!(
+            c.load("k").is_none(),
+            "group/other readable file must be ignored"
+        );
         // ...and is replaced by the next write.
         c.store(&session("k"));
         assert!(c.load("k").is_some());

@@ -120,7 +120,15 @@ impl Client {
         let cache = TokenCache::new(&opts.token_cache, log);
         let key = cache_key(&opts.auth, opts.region_name.as_deref());
         Client {
-            inner: Arc::new(Inner { opts, transport, cache, key, session: Mutex::new(None), discovery: Mutex::new(()), page_size: DEFAULT_PAGE }),
+            inner: Arc::new(Inner {
+                opts,
+                transport,
+                cache,
+                key,
+                session: Mutex::new(None),
+                discovery: Mutex::new(()),
+                page_size: DEFAULT_PAGE,
+            }),
             deadline: Deadline::NONE,
         }
     }
@@ -143,7 +151,10 @@ impl Client {
 
     /// A clone whose calls all end by `deadline`.
     pub fn with_deadline(&self, deadline: Deadline) -> Client {
-        Client { inner: Arc::clone(&self.inner), deadline }
+        Client {
+            inner: Arc::clone(&self.inner),
+            deadline,
+        }
     }
 
     /// The deadline of this handle.
@@ -169,7 +180,8 @@ impl Client {
     fn session(&self) -> Result<Arc<Session>> {
         let mut guard = self.lock();
         if let Some(s) = guard.as_ref() {
-            let usable = self.fresh(s.expires_at) || (s.issued_here && s.expires_at.is_some_and(|e| e > now_unix()));
+            let usable = self.fresh(s.expires_at)
+                || (s.issued_here && s.expires_at.is_some_and(|e| e > now_unix()));
             if usable {
                 return Ok(Arc::clone(s));
             }
@@ -212,7 +224,9 @@ impl Client {
         let Some(auth_url) = auth.auth_url.as_deref() else {
             // A token used directly against explicit endpoints.
             let Credentials::Token { token } = &auth.credentials else {
-                return Err(Error::Config { message: "auth_url is required".into() });
+                return Err(Error::Config {
+                    message: "auth_url is required".into(),
+                });
             };
             return Ok(Session {
                 token: token.clone(),
@@ -278,10 +292,14 @@ impl Client {
         };
         let r = self.inner.transport.send(&req, self.deadline)?;
         if !(200..300).contains(&r.status) {
-            return Err(match Error::from_status(req.describe(), r.status, &r.body) {
-                Error::Auth { message } => Error::Auth { message: format!("keystone rejected the credentials: {message}") },
-                e => e,
-            });
+            return Err(
+                match Error::from_status(req.describe(), r.status, &r.body) {
+                    Error::Auth { message } => Error::Auth {
+                        message: format!("keystone rejected the credentials: {message}"),
+                    },
+                    e => e,
+                },
+            );
         }
         let token = match (&r.subject_token, &auth.credentials) {
             (Some(t), _) => t.clone(),
@@ -294,7 +312,8 @@ impl Client {
             }
         };
         let info = keystone::parse_token(&r.body)?;
-        self.log().info(|| format!("authenticated to keystone at {base}"));
+        self.log()
+            .info(|| format!("authenticated to keystone at {base}"));
         Ok(Session {
             token,
             expires_at: info.expires_at,
@@ -311,21 +330,35 @@ impl Client {
         let o = &self.inner.opts;
         let url = match o.endpoint_overrides.get(service_type) {
             Some(u) => u.clone(),
-            None => keystone::find_endpoint(&s.catalog, service_type, o.interface, o.region_name.as_deref())?,
+            None => keystone::find_endpoint(
+                &s.catalog,
+                service_type,
+                o.interface,
+                o.region_name.as_deref(),
+            )?,
         };
         Ok(fill_project(&url, s.project_id.as_deref()))
     }
 
     /// The compute version range, discovered once per cached session.
     fn versions(&self) -> Result<VersionRange> {
-        let cached = |s: &Session, url: &str| s.compute_versions.iter().find(|(u, _)| u == url).map(|(_, r)| *r);
+        let cached = |s: &Session, url: &str| {
+            s.compute_versions
+                .iter()
+                .find(|(u, _)| u == url)
+                .map(|(_, r)| *r)
+        };
         {
             let s = self.session()?;
             if let Some(r) = cached(&s, &version_url(&self.endpoint(&s, "compute")?)) {
                 return Ok(r);
             }
         }
-        let _one_at_a_time = self.inner.discovery.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self
+            .inner
+            .discovery
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let mut reauthed = false;
         let (url, r) = loop {
             let s = self.session()?;
@@ -355,7 +388,8 @@ impl Client {
             break (url, r);
         };
         let range = VersionRange::from_document(&r.body)?;
-        self.log().debug(|| format!("compute api versions {}..{}", range.min, range.max));
+        self.log()
+            .debug(|| format!("compute api versions {}..{}", range.min, range.max));
         // Remember it in the session and the cache file.
         let mut guard = self.lock();
         if let Some(cur) = guard.as_ref() {
@@ -402,7 +436,9 @@ impl Client {
                 "image" => join(&image_root(&self.endpoint(&s, "image")?), path),
                 other => join(&self.endpoint(&s, other)?, path),
             };
-            let headers = mv.map(|v| microversion::headers(v).to_vec()).unwrap_or_default();
+            let headers = mv
+                .map(|v| microversion::headers(v).to_vec())
+                .unwrap_or_default();
             let req = Request {
                 method: method.clone(),
                 url,
@@ -414,7 +450,8 @@ impl Client {
             };
             let r = self.inner.transport.send(&req, self.deadline)?;
             if r.status == 401 && s.reauthable && !reauthed {
-                self.log().info(|| format!("{}: token rejected, re-authenticating", req.describe()));
+                self.log()
+                    .info(|| format!("{}: token rejected, re-authenticating", req.describe()));
                 self.invalidate(&s);
                 reauthed = true;
                 continue;
@@ -426,7 +463,12 @@ impl Client {
         }
     }
 
-    fn get<T: DeserializeOwned>(&self, service: &str, path: &str, mv: Option<Microversion>) -> Result<T> {
+    fn get<T: DeserializeOwned>(
+        &self,
+        service: &str,
+        path: &str,
+        mv: Option<Microversion>,
+    ) -> Result<T> {
         let r = self.call(service, Method::GET, path, None, mv, true)?;
         decode(&r.body, path)
     }
@@ -473,7 +515,10 @@ impl Client {
                 _ => return Ok(out),
             }
         }
-        Err(Error::Decode { what: base_path.into(), message: "too many pages".into() })
+        Err(Error::Decode {
+            what: base_path.into(),
+            message: "too many pages".into(),
+        })
     }
 
     fn service_id(&self, service: &ServiceRef) -> Result<String> {
@@ -482,7 +527,10 @@ impl Client {
                 return Ok(id.clone());
             }
         }
-        let q = ServiceQuery { binary: Some(service.binary.clone()), host: Some(service.host.clone()) };
+        let q = ServiceQuery {
+            binary: Some(service.binary.clone()),
+            host: Some(service.host.clone()),
+        };
         self.list_services(&q)?
             .into_iter()
             .find(|s| s.host == service.host && s.binary == service.binary && !s.id.is_empty())
@@ -494,29 +542,68 @@ impl Client {
     }
 
     /// `PUT /os-services/{uuid}` (2.53+) or the legacy host+binary call.
-    fn update_service(&self, service: &ServiceRef, new: Value, legacy_path: &str, legacy: Value, need: Microversion) -> Result<()> {
+    fn update_service(
+        &self,
+        service: &ServiceRef,
+        new: Value,
+        legacy_path: &str,
+        legacy: Value,
+        need: Microversion,
+    ) -> Result<()> {
         let r = self.versions()?;
         if r.max >= V2_53 {
             let id = self.service_id(service)?;
-            let mv = r.best_up_to(Microversion::MAX_SUPPORTED).unwrap_or(V2_53).max(V2_53);
-            self.call("compute", Method::PUT, &format!("/os-services/{}", encode(&id)), Some(&new), Some(mv), true)?;
+            let mv = r
+                .best_up_to(Microversion::MAX_SUPPORTED)
+                .unwrap_or(V2_53)
+                .max(V2_53);
+            self.call(
+                "compute",
+                Method::PUT,
+                &format!("/os-services/{}", encode(&id)),
+                Some(&new),
+                Some(mv),
+                true,
+            )?;
             return Ok(());
         }
-        let mv = r.best_up_to(V2_52).filter(|v| *v >= need).ok_or_else(|| Error::Unsupported {
-            message: format!("{legacy_path} needs compute api {need}, the cloud offers up to {}", r.max),
-        })?;
+        let mv = r
+            .best_up_to(V2_52)
+            .filter(|v| *v >= need)
+            .ok_or_else(|| Error::Unsupported {
+                message: format!(
+                    "{legacy_path} needs compute api {need}, the cloud offers up to {}",
+                    r.max
+                ),
+            })?;
         let mv = (r != VersionRange::LEGACY).then_some(mv);
         self.call("compute", Method::PUT, legacy_path, Some(&legacy), mv, true)?;
         Ok(())
     }
 
-    fn server_action(&self, id: &str, body: &Value, mv: Option<Microversion>, idempotent: bool) -> Result<Response> {
-        self.call("compute", Method::POST, &format!("/servers/{}/action", encode(id)), Some(body), mv, idempotent)
+    fn server_action(
+        &self,
+        id: &str,
+        body: &Value,
+        mv: Option<Microversion>,
+        idempotent: bool,
+    ) -> Result<Response> {
+        self.call(
+            "compute",
+            Method::POST,
+            &format!("/servers/{}/action", encode(id)),
+            Some(body),
+            mv,
+            idempotent,
+        )
     }
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
-    serde_json::from_slice(body).map_err(|e| Error::Decode { what: format!("response to {what}"), message: e.to_string() })
+    serde_json::from_slice(body).map_err(|e| Error::Decode {
+        what: format!("response to {what}"),
+        message: e.to_string(),
+    })
 }
 
 /// Where the version document of a compute endpoint is: the endpoint up to
@@ -607,7 +694,11 @@ impl ComputeApi for Client {
                 Vec::new(),
                 mv,
                 |b: HypervisorsBody| {
-                    let next = b.hypervisors_links.iter().any(|l| l.rel == "next").then(|| next_marker(&b.hypervisors_links).unwrap_or_default());
+                    let next = b
+                        .hypervisors_links
+                        .iter()
+                        .any(|l| l.rel == "next")
+                        .then(|| next_marker(&b.hypervisors_links).unwrap_or_default());
                     (b.hypervisors, next)
                 },
                 |h| h.id.clone(),
@@ -625,7 +716,11 @@ impl ComputeApi for Client {
             vec![("all_tenants", "1".into()), ("host", host.to_owned())],
             mv,
             |b: ServersBody| {
-                let next = b.servers_links.iter().any(|l| l.rel == "next").then(|| next_marker(&b.servers_links).unwrap_or_default());
+                let next = b
+                    .servers_links
+                    .iter()
+                    .any(|l| l.rel == "next")
+                    .then(|| next_marker(&b.servers_links).unwrap_or_default());
                 (b.servers, next)
             },
             |s| s.id.clone(),
@@ -644,15 +739,26 @@ impl ComputeApi for Client {
 
     fn server_tags(&self, id: &str) -> Result<Vec<String>> {
         let r = self.versions()?;
-        let mv = r.best_up_to(Microversion::MAX_SUPPORTED).filter(|v| *v >= V2_26).ok_or_else(|| Error::Unsupported {
-            message: format!("server tags need compute api 2.26, the cloud offers up to {}", r.max),
-        })?;
-        let b: TagsBody = self.get("compute", &format!("/servers/{}/tags", encode(id)), Some(mv))?;
+        let mv = r
+            .best_up_to(Microversion::MAX_SUPPORTED)
+            .filter(|v| *v >= V2_26)
+            .ok_or_else(|| Error::Unsupported {
+                message: format!(
+                    "server tags need compute api 2.26, the cloud offers up to {}",
+                    r.max
+                ),
+            })?;
+        let b: TagsBody = self.get(
+            "compute",
+            &format!("/servers/{}/tags", encode(id)),
+            Some(mv),
+        )?;
         Ok(b.tags)
     }
 
     fn server_actions(&self, id: &str) -> Result<Vec<InstanceAction>> {
-        let b: InstanceActionsBody = self.nova_get(&format!("/servers/{}/os-instance-actions", encode(id)))?;
+        let b: InstanceActionsBody =
+            self.nova_get(&format!("/servers/{}/os-instance-actions", encode(id)))?;
         Ok(b.instance_actions)
     }
 
@@ -663,7 +769,11 @@ impl ComputeApi for Client {
             vec![("is_public", "None".into())],
             mv,
             |b: FlavorsBody| {
-                let next = b.flavors_links.iter().any(|l| l.rel == "next").then(|| next_marker(&b.flavors_links).unwrap_or_default());
+                let next = b
+                    .flavors_links
+                    .iter()
+                    .any(|l| l.rel == "next")
+                    .then(|| next_marker(&b.flavors_links).unwrap_or_default());
                 (b.flavors, next)
             },
             |f| f.id.clone(),
@@ -671,7 +781,8 @@ impl ComputeApi for Client {
     }
 
     fn flavor_extra_specs(&self, flavor_id: &str) -> Result<BTreeMap<String, String>> {
-        let b: ExtraSpecsBody = self.nova_get(&format!("/flavors/{}/os-extra_specs", encode(flavor_id)))?;
+        let b: ExtraSpecsBody =
+            self.nova_get(&format!("/flavors/{}/os-extra_specs", encode(flavor_id)))?;
         Ok(b.extra_specs)
     }
 
@@ -694,13 +805,20 @@ impl ComputeApi for Client {
             let last = b.images.last().map(|i| i.id.clone());
             let empty = b.images.is_empty();
             out.extend(b.images);
-            let next = b.next.map(|n| query_param(&n, "marker").or(last).unwrap_or_default());
+            let next = b
+                .next
+                .map(|n| query_param(&n, "marker").or(last).unwrap_or_default());
             match next {
-                Some(m) if !empty && !m.is_empty() && marker.as_deref() != Some(m.as_str()) => marker = Some(m),
+                Some(m) if !empty && !m.is_empty() && marker.as_deref() != Some(m.as_str()) => {
+                    marker = Some(m)
+                }
                 _ => return Ok(out),
             }
         }
-        Err(Error::Decode { what: "/v2/images".into(), message: "too many pages".into() })
+        Err(Error::Decode {
+            what: "/v2/images".into(),
+            message: "too many pages".into(),
+        })
     }
 
     fn list_aggregates(&self) -> Result<Vec<Aggregate>> {
@@ -713,11 +831,16 @@ impl ComputeApi for Client {
         let legacy = r == VersionRange::LEGACY;
         let unsupported = |m: String| Error::Unsupported { message: m };
         if req.force && req.host.is_none() {
-            return Err(Error::Config { message: "evacuate: force needs a target host".into() });
+            return Err(Error::Config {
+                message: "evacuate: force needs a target host".into(),
+            });
         }
         let mv = if req.stop_after {
             r.best_up_to(V2_95).filter(|v| *v >= V2_95).ok_or_else(|| {
-                unsupported(format!("evacuate with stop needs compute api 2.95, the cloud offers up to {}", r.max))
+                unsupported(format!(
+                    "evacuate with stop needs compute api 2.95, the cloud offers up to {}",
+                    r.max
+                ))
             })?
         } else if req.force {
             // `force` exists only in 2.29–2.67; before 2.29 a host is forced anyway.
@@ -727,7 +850,10 @@ impl ComputeApi for Client {
             })?
         } else {
             r.best_up_to(V2_94).ok_or_else(|| {
-                unsupported(format!("evacuate: the cloud's minimum compute api {} is above 2.94", r.min))
+                unsupported(format!(
+                    "evacuate: the cloud's minimum compute api {} is above 2.94",
+                    r.min
+                ))
             })?
         };
         let mut body = json!({});
@@ -746,13 +872,24 @@ impl ComputeApi for Client {
         if req.force && (V2_29..=V2_67).contains(&mv) {
             body["force"] = json!(true);
         }
-        let resp = self.server_action(server_id, &json!({ "evacuate": body }), (!legacy).then_some(mv), false)?;
+        let resp = self.server_action(
+            server_id,
+            &json!({ "evacuate": body }),
+            (!legacy).then_some(mv),
+            false,
+        )?;
         let admin_pass = if resp.body.is_empty() {
             None
         } else {
-            serde_json::from_slice::<AdminPassBody>(&resp.body).ok().and_then(|b| b.admin_pass).map(Secret::from)
+            serde_json::from_slice::<AdminPassBody>(&resp.body)
+                .ok()
+                .and_then(|b| b.admin_pass)
+                .map(Secret::from)
         };
-        Ok(EvacuateOutcome { microversion: mv, admin_pass })
+        Ok(EvacuateOutcome {
+            microversion: mv,
+            admin_pass,
+        })
     }
 
     fn lock_server(&self, server_id: &str, reason: Option<&str>) -> Result<()> {
@@ -777,7 +914,12 @@ impl ComputeApi for Client {
             ResetState::Active => "active",
             ResetState::Error => "error",
         };
-        self.server_action(server_id, &json!({ "os-resetState": { "state": s } }), mv, true)?;
+        self.server_action(
+            server_id,
+            &json!({ "os-resetState": { "state": s } }),
+            mv,
+            true,
+        )?;
         Ok(())
     }
 
@@ -802,14 +944,19 @@ impl ComputeApi for Client {
                 p,
                 mv,
                 |b: MigrationsBody| {
-                    let next = b.migrations_links.iter().any(|l| l.rel == "next").then(|| next_marker(&b.migrations_links).unwrap_or_default());
+                    let next = b
+                        .migrations_links
+                        .iter()
+                        .any(|l| l.rel == "next")
+                        .then(|| next_marker(&b.migrations_links).unwrap_or_default());
                     (b.migrations, next)
                 },
                 // The 2.59 marker is the migration's uuid.
                 |m| m.uuid.clone().unwrap_or_else(|| m.id.clone()),
             )
         } else {
-            let b: MigrationsBody = self.get("compute", &format!("/os-migrations{}", query(&p)), mv)?;
+            let b: MigrationsBody =
+                self.get("compute", &format!("/os-migrations{}", query(&p)), mv)?;
             Ok(b.migrations)
         }
     }
@@ -823,8 +970,14 @@ mod tests {
     fn version_urls() {
         assert_eq!(version_url("http://n:8774/v2.1"), "http://n:8774/v2.1/");
         assert_eq!(version_url("http://n:8774/v2.1/"), "http://n:8774/v2.1/");
-        assert_eq!(version_url("http://n:8774/v2.1/abc123"), "http://n:8774/v2.1/");
-        assert_eq!(version_url("https://cloud/compute/v2.1"), "https://cloud/compute/v2.1/");
+        assert_eq!(
+            version_url("http://n:8774/v2.1/abc123"),
+            "http://n:8774/v2.1/"
+        );
+        assert_eq!(
+            version_url("https://cloud/compute/v2.1"),
+            "https://cloud/compute/v2.1/"
+        );
         assert_eq!(version_url("http://n:8774/v2/abc"), "http://n:8774/v2/");
         assert_eq!(version_url("http://n:8774"), "http://n:8774/");
         assert_eq!(image_root("http://g:9292/v2/"), "http://g:9292");

@@ -16,8 +16,9 @@ use std::collections::BTreeMap;
 use crate::error::Result;
 use crate::microversion::VersionRange;
 use crate::models::{
-    Aggregate, EvacuateOutcome, EvacuateRequest, Flavor, Hypervisor, Image, ImageQuery, InstanceAction,
-    Migration, MigrationQuery, ResetState, Server, Service, ServiceQuery, ServiceRef,
+    Aggregate, EvacuateOutcome, EvacuateRequest, Flavor, Hypervisor, Image, ImageQuery,
+    InstanceAction, Migration, MigrationQuery, ResetState, Server, Service, ServiceQuery,
+    ServiceRef,
 };
 
 #[allow(unused_imports)]

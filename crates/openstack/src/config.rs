@@ -86,8 +86,14 @@ impl fmt::Debug for AuthParams {
             .field("domain_id", &self.domain_id)
             .field("system_scope", &self.system_scope)
             .field("application_credential_id", &self.application_credential_id)
-            .field("application_credential_name", &self.application_credential_name)
-            .field("application_credential_secret", &redact(&self.application_credential_secret))
+            .field(
+                "application_credential_name",
+                &self.application_credential_name,
+            )
+            .field(
+                "application_credential_secret",
+                &redact(&self.application_credential_secret),
+            )
             .field("token", &redact(&self.token))
             .field("region_name", &self.region_name)
             .field("interface", &self.interface)
@@ -146,9 +152,18 @@ impl AuthParams {
             domain_name: or(hi.domain_name, lo.domain_name),
             domain_id: or(hi.domain_id, lo.domain_id),
             system_scope: or(hi.system_scope, lo.system_scope),
-            application_credential_id: pick_s(hi.application_credential_id, lo.application_credential_id),
-            application_credential_name: pick_s(hi.application_credential_name, lo.application_credential_name),
-            application_credential_secret: pick_x(hi.application_credential_secret, lo.application_credential_secret),
+            application_credential_id: pick_s(
+                hi.application_credential_id,
+                lo.application_credential_id,
+            ),
+            application_credential_name: pick_s(
+                hi.application_credential_name,
+                lo.application_credential_name,
+            ),
+            application_credential_secret: pick_x(
+                hi.application_credential_secret,
+                lo.application_credential_secret,
+            ),
             token: pick_x(hi.token, lo.token),
             region_name: or(hi.region_name, lo.region_name),
             interface: or(hi.interface, lo.interface),
@@ -165,7 +180,10 @@ impl AuthParams {
         let get = |k: &str| env(k).filter(|v| !v.is_empty());
         let secret = |k: &str| get(k).map(Secret::from);
         let mut endpoint_overrides = BTreeMap::new();
-        for (var, service) in [("OS_COMPUTE_ENDPOINT_OVERRIDE", "compute"), ("OS_IMAGE_ENDPOINT_OVERRIDE", "image")] {
+        for (var, service) in [
+            ("OS_COMPUTE_ENDPOINT_OVERRIDE", "compute"),
+            ("OS_IMAGE_ENDPOINT_OVERRIDE", "image"),
+        ] {
             if let Some(v) = get(var) {
                 endpoint_overrides.insert(service.to_owned(), v);
             }
@@ -228,7 +246,9 @@ impl AuthParams {
         }
         .or(verify.map(|v| !v));
         let region = c("region_name").or_else(|| match &cloud["regions"] {
-            Yaml::Array(r) => r.first().and_then(|r| scalar(r).or_else(|| scalar(&r["name"]))),
+            Yaml::Array(r) => r
+                .first()
+                .and_then(|r| scalar(r).or_else(|| scalar(&r["name"]))),
             _ => None,
         });
         AuthParams {
@@ -300,13 +320,21 @@ impl CloudsSearch {
         let config_home = env("XDG_CONFIG_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
-            .or_else(|| env("HOME").filter(|v| !v.is_empty()).map(|h| Path::new(&h).join(".config")));
+            .or_else(|| {
+                env("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| Path::new(&h).join(".config"))
+            });
         if let Some(c) = config_home {
             dirs.push(c.join("openstack"));
         }
         dirs.push(PathBuf::from("/etc/openstack"));
         let files = |base: &str, explicit: Option<String>| {
-            let mut out: Vec<PathBuf> = explicit.filter(|v| !v.is_empty()).map(PathBuf::from).into_iter().collect();
+            let mut out: Vec<PathBuf> = explicit
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .into_iter()
+                .collect();
             for d in &dirs {
                 out.push(d.join(format!("{base}.yaml")));
                 out.push(d.join(format!("{base}.yml")));
@@ -363,7 +391,10 @@ fn overlay(hi: AuthParams, lo: AuthParams) -> AuthParams {
         domain_id: or(hi.domain_id, lo.domain_id),
         system_scope: or(hi.system_scope, lo.system_scope),
         application_credential_id: or(hi.application_credential_id, lo.application_credential_id),
-        application_credential_name: or(hi.application_credential_name, lo.application_credential_name),
+        application_credential_name: or(
+            hi.application_credential_name,
+            lo.application_credential_name,
+        ),
         application_credential_secret: or(
             hi.application_credential_secret,
             lo.application_credential_secret,
@@ -385,13 +416,19 @@ fn first_yaml(files: &[PathBuf]) -> Result<Option<(PathBuf, Yaml)>> {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
-                return Err(Error::Config { message: format!("cannot read {}: {e}", f.display()) });
+                return Err(Error::Config {
+                    message: format!("cannot read {}: {e}", f.display()),
+                });
             }
         };
         let mut docs = YamlLoader::load_from_str(&text).map_err(|e| Error::Config {
             message: format!("cannot parse {}: {e}", f.display()),
         })?;
-        let doc = if docs.is_empty() { Yaml::Null } else { docs.swap_remove(0) };
+        let doc = if docs.is_empty() {
+            Yaml::Null
+        } else {
+            docs.swap_remove(0)
+        };
         return Ok(Some((f.clone(), doc)));
     }
     Ok(None)
@@ -417,7 +454,12 @@ pub enum Credentials {
     /// `password` method.
     Password { user: UserRef, password: Secret },
     /// `application_credential` method: by id, or by name and its user.
-    ApplicationCredential { id: Option<String>, name: Option<String>, user: Option<UserRef>, secret: Secret },
+    ApplicationCredential {
+        id: Option<String>,
+        name: Option<String>,
+        user: Option<UserRef>,
+        secret: Secret,
+    },
     /// A pre-issued token; re-scoped when a scope is given, else validated
     /// as is. Without an `auth_url` it is used directly against the endpoint
     /// overrides (no Keystone at all).
@@ -427,9 +469,11 @@ pub enum Credentials {
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Credentials::Password { user, .. } => {
-                f.debug_struct("Password").field("user", user).field("password", &"***").finish()
-            }
+            Credentials::Password { user, .. } => f
+                .debug_struct("Password")
+                .field("user", user)
+                .field("password", &"***")
+                .finish(),
             Credentials::ApplicationCredential { id, name, user, .. } => f
                 .debug_struct("ApplicationCredential")
                 .field("id", id)
@@ -477,7 +521,9 @@ impl Interface {
             "public" => Ok(Interface::Public),
             "internal" => Ok(Interface::Internal),
             "admin" => Ok(Interface::Admin),
-            _ => Err(Error::Config { message: format!("unknown endpoint interface {s:?}") }),
+            _ => Err(Error::Config {
+                message: format!("unknown endpoint interface {s:?}"),
+            }),
         }
     }
 
@@ -563,9 +609,13 @@ pub struct ConnectionOptions {
 impl ConnectionOptions {
     /// Validates merged parameters into options with default timeouts.
     pub fn from_params(p: AuthParams) -> Result<ConnectionOptions> {
-        let cfg = |m: &str| Error::Config { message: m.to_owned() };
+        let cfg = |m: &str| Error::Config {
+            message: m.to_owned(),
+        };
         let domain = |id: &Option<String>, name: &Option<String>| -> Option<DomainRef> {
-            id.clone().map(DomainRef::Id).or_else(|| name.clone().map(DomainRef::Name))
+            id.clone()
+                .map(DomainRef::Id)
+                .or_else(|| name.clone().map(DomainRef::Name))
         };
         let default_domain = domain(&p.domain_id, &p.domain_name);
         let user_domain = domain(&p.user_domain_id, &p.user_domain_name)
@@ -576,51 +626,88 @@ impl ConnectionOptions {
             .unwrap_or_else(|| DomainRef::Name("Default".into()));
         let user = match (&p.user_id, &p.username) {
             (Some(id), _) => Some(UserRef::Id(id.clone())),
-            (None, Some(name)) => Some(UserRef::Name { name: name.clone(), domain: user_domain }),
+            (None, Some(name)) => Some(UserRef::Name {
+                name: name.clone(),
+                domain: user_domain,
+            }),
             (None, None) => None,
         };
-        let kind = match p.auth_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let kind = match p
+            .auth_type
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("password" | "v3password") => "password",
-            Some("v3applicationcredential" | "applicationcredential" | "application_credential" | "v3_application_credential") => "appcred",
+            Some(
+                "v3applicationcredential"
+                | "applicationcredential"
+                | "application_credential"
+                | "v3_application_credential",
+            ) => "appcred",
             Some("token" | "v3token" | "admin_token") => "token",
             Some(t @ ("v2password" | "v2token")) => {
                 return Err(Error::Unsupported {
-                    message: format!("auth_type {t} needs keystone v2, which is not supported; use v3"),
+                    message: format!(
+                        "auth_type {t} needs keystone v2, which is not supported; use v3"
+                    ),
                 });
             }
-            Some(other) => return Err(Error::Config { message: format!("unsupported auth_type {other:?}") }),
+            Some(other) => {
+                return Err(Error::Config {
+                    message: format!("unsupported auth_type {other:?}"),
+                });
+            }
             None if p.application_credential_secret.is_some() => "appcred",
             None if p.password.is_some() => "password",
             None if p.token.is_some() => "token",
-            None => return Err(cfg("no credentials: need a password, an application credential or a token")),
+            None => {
+                return Err(cfg(
+                    "no credentials: need a password, an application credential or a token",
+                ));
+            }
         };
         let credentials = match kind {
             "password" => Credentials::Password {
-                user: user.ok_or_else(|| cfg("password authentication needs a username or user_id"))?,
-                password: p.password.clone().ok_or_else(|| cfg("password authentication needs a password"))?,
+                user: user
+                    .ok_or_else(|| cfg("password authentication needs a username or user_id"))?,
+                password: p
+                    .password
+                    .clone()
+                    .ok_or_else(|| cfg("password authentication needs a password"))?,
             },
             "appcred" => {
-                let secret = p
-                    .application_credential_secret
-                    .clone()
-                    .ok_or_else(|| cfg("application credential authentication needs application_credential_secret"))?;
+                let secret = p.application_credential_secret.clone().ok_or_else(|| {
+                    cfg("application credential authentication needs application_credential_secret")
+                })?;
                 if p.application_credential_id.is_none() {
                     if p.application_credential_name.is_none() {
-                        return Err(cfg("application credential authentication needs application_credential_id or _name"));
+                        return Err(cfg(
+                            "application credential authentication needs application_credential_id or _name",
+                        ));
                     }
                     if user.is_none() {
-                        return Err(cfg("an application credential given by name needs a username or user_id"));
+                        return Err(cfg(
+                            "an application credential given by name needs a username or user_id",
+                        ));
                     }
                 }
                 Credentials::ApplicationCredential {
                     id: p.application_credential_id.clone(),
                     name: p.application_credential_name.clone(),
-                    user: if p.application_credential_id.is_none() { user } else { None },
+                    user: if p.application_credential_id.is_none() {
+                        user
+                    } else {
+                        None
+                    },
                     secret,
                 }
             }
             _ => Credentials::Token {
-                token: p.token.clone().ok_or_else(|| cfg("token authentication needs a token"))?,
+                token: p
+                    .token
+                    .clone()
+                    .ok_or_else(|| cfg("token authentication needs a token"))?,
             },
         };
         let scope = if matches!(credentials, Credentials::ApplicationCredential { .. }) {
@@ -629,7 +716,10 @@ impl ConnectionOptions {
         } else if let Some(id) = &p.project_id {
             Some(Scope::ProjectId(id.clone()))
         } else if let Some(name) = &p.project_name {
-            Some(Scope::Project { name: name.clone(), domain: project_domain })
+            Some(Scope::Project {
+                name: name.clone(),
+                domain: project_domain,
+            })
         } else if p.system_scope.is_some() {
             Some(Scope::System)
         } else {
@@ -637,7 +727,8 @@ impl ConnectionOptions {
         };
         let auth_url = p.auth_url.clone().filter(|u| !u.trim().is_empty());
         if auth_url.is_none() {
-            let direct = matches!(credentials, Credentials::Token { .. }) && p.endpoint_overrides.contains_key("compute");
+            let direct = matches!(credentials, Credentials::Token { .. })
+                && p.endpoint_overrides.contains_key("compute");
             if !direct {
                 return Err(cfg("auth_url is required"));
             }
@@ -650,11 +741,24 @@ impl ConnectionOptions {
             return Err(cfg("a client key was given without a client certificate"));
         }
         Ok(ConnectionOptions {
-            auth: AuthConfig { auth_url, credentials, scope },
+            auth: AuthConfig {
+                auth_url,
+                credentials,
+                scope,
+            },
             region_name: p.region_name.filter(|r| !r.is_empty()),
             interface,
-            endpoint_overrides: p.endpoint_overrides.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
-            tls: TlsOptions { cacert: p.cacert, cert: p.cert, key: p.key, insecure: p.insecure == Some(true) },
+            endpoint_overrides: p
+                .endpoint_overrides
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .collect(),
+            tls: TlsOptions {
+                cacert: p.cacert,
+                cert: p.cert,
+                key: p.key,
+                insecure: p.insecure == Some(true),
+            },
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
@@ -704,7 +808,10 @@ mod tests {
     use super::*;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-        let m: BTreeMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let m: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         move |k: &str| m.get(k).cloned()
     }
 
@@ -726,11 +833,20 @@ mod tests {
         assert_eq!(
             o.auth.credentials,
             Credentials::Password {
-                user: UserRef::Name { name: "admin".into(), domain: DomainRef::Name("Default".into()) },
+                user: UserRef::Name {
+                    name: "admin".into(),
+                    domain: DomainRef::Name("Default".into())
+                },
                 password: Secret::new("secret")
             }
         );
-        assert_eq!(o.auth.scope, Some(Scope::Project { name: "admin".into(), domain: DomainRef::Id("default".into()) }));
+        assert_eq!(
+            o.auth.scope,
+            Some(Scope::Project {
+                name: "admin".into(),
+                domain: DomainRef::Id("default".into())
+            })
+        );
         assert_eq!(o.interface, Interface::Internal);
         assert_eq!(o.region_name.as_deref(), Some("RegionOne"));
         assert!(o.tls.insecure);
@@ -757,7 +873,9 @@ mod tests {
         assert_eq!(o.region_name.as_deref(), Some("R2"));
         // No credential given explicitly: the environment's is used.
         let o = ConnectionOptions::resolve(AuthParams::default(), &env, None).unwrap();
-        assert!(matches!(&o.auth.credentials, Credentials::ApplicationCredential { id: Some(i), .. } if i == "ac"));
+        assert!(
+            matches!(&o.auth.credentials, Credentials::ApplicationCredential { id: Some(i), .. } if i == "ac")
+        );
         assert_eq!(o.auth.scope, None);
     }
 
@@ -766,8 +884,14 @@ mod tests {
         assert_eq!(Interface::parse("publicURL").unwrap(), Interface::Public);
         assert_eq!(Interface::parse("admin").unwrap(), Interface::Admin);
         assert!(Interface::parse("private").is_err());
-        let p = AuthParams { auth_url: Some("http://k/v3".into()), ..Default::default() };
-        assert!(matches!(ConnectionOptions::from_params(p), Err(Error::Config { .. })));
+        let p = AuthParams {
+            auth_url: Some("http://k/v3".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            ConnectionOptions::from_params(p),
+            Err(Error::Config { .. })
+        ));
         let p = AuthParams {
             auth_url: Some("http://k/v2.0".into()),
             auth_type: Some("v2password".into()),
@@ -775,10 +899,17 @@ mod tests {
             password: Some("p".into()),
             ..Default::default()
         };
-        assert!(matches!(ConnectionOptions::from_params(p), Err(Error::Unsupported { .. })));
+        assert!(matches!(
+            ConnectionOptions::from_params(p),
+            Err(Error::Unsupported { .. })
+        ));
         // A token straight to an explicit endpoint needs no auth_url.
-        let mut p = AuthParams { token: Some("admin:admin".into()), ..Default::default() };
-        p.endpoint_overrides.insert("compute".into(), "http://127.0.0.1:8774/v2.1".into());
+        let mut p = AuthParams {
+            token: Some("admin:admin".into()),
+            ..Default::default()
+        };
+        p.endpoint_overrides
+            .insert("compute".into(), "http://127.0.0.1:8774/v2.1".into());
         assert!(ConnectionOptions::from_params(p).is_ok());
     }
 
@@ -792,18 +923,29 @@ mod tests {
             "clouds:\n  prod:\n    auth:\n      auth_url: https://ks.example:5000\n      username: fence\n      project_name: service\n      user_domain_name: Users\n      project_domain_id: default\n    region_name: RegionTwo\n    interface: internal\n    cacert: /etc/pki/ca.pem\n    verify: true\n    compute_endpoint_override: http://nova:8774/v2.1\n  other:\n    auth_type: v3applicationcredential\n    auth:\n      auth_url: http://x/v3\n      application_credential_id: abc\n      application_credential_secret: s3\n    verify: false\n",
         )
         .unwrap();
-        std::fs::write(cfg.join("openstack/secure.yaml"), "clouds:\n  prod:\n    auth:\n      password: from-secure\n").unwrap();
+        std::fs::write(
+            cfg.join("openstack/secure.yaml"),
+            "clouds:\n  prod:\n    auth:\n      password: from-secure\n",
+        )
+        .unwrap();
         // A clouds.yaml in the current directory wins over the config dir.
         let cwd = dir.path().join("cwd");
         std::fs::create_dir_all(&cwd).unwrap();
         let cfg_s = cfg.to_string_lossy().into_owned();
-        let env = env_of(&[("XDG_CONFIG_HOME", &cfg_s), ("OS_CLOUD", "prod"), ("OS_REGION_NAME", "Ignored")]);
+        let env = env_of(&[
+            ("XDG_CONFIG_HOME", &cfg_s),
+            ("OS_CLOUD", "prod"),
+            ("OS_REGION_NAME", "Ignored"),
+        ]);
         let o = ConnectionOptions::resolve(AuthParams::default(), &env, Some(&cwd)).unwrap();
         assert_eq!(o.auth.auth_url.as_deref(), Some("https://ks.example:5000"));
         assert_eq!(
             o.auth.credentials,
             Credentials::Password {
-                user: UserRef::Name { name: "fence".into(), domain: DomainRef::Name("Users".into()) },
+                user: UserRef::Name {
+                    name: "fence".into(),
+                    domain: DomainRef::Name("Users".into())
+                },
                 password: Secret::new("from-secure")
             }
         );
@@ -811,18 +953,31 @@ mod tests {
         assert_eq!(o.interface, Interface::Internal);
         assert_eq!(o.tls.cacert.as_deref(), Some(Path::new("/etc/pki/ca.pem")));
         assert!(!o.tls.insecure);
-        assert_eq!(o.endpoint_overrides.get("compute").map(String::as_str), Some("http://nova:8774/v2.1"));
+        assert_eq!(
+            o.endpoint_overrides.get("compute").map(String::as_str),
+            Some("http://nova:8774/v2.1")
+        );
         // Explicit parameters beat clouds.yaml.
-        let explicit = AuthParams { cloud: Some("other".into()), region_name: Some("R9".into()), ..Default::default() };
+        let explicit = AuthParams {
+            cloud: Some("other".into()),
+            region_name: Some("R9".into()),
+            ..Default::default()
+        };
         let o = ConnectionOptions::resolve(explicit, &env, Some(&cwd)).unwrap();
         assert!(o.tls.insecure);
         assert_eq!(o.region_name.as_deref(), Some("R9"));
-        assert!(matches!(o.auth.credentials, Credentials::ApplicationCredential { .. }));
+        assert!(matches!(
+            o.auth.credentials,
+            Credentials::ApplicationCredential { .. }
+        ));
         std::fs::write(cwd.join("clouds.yaml"), "clouds:\n  prod:\n    auth_type: v3token\n    auth:\n      auth_url: http://local/v3\n      token: t\n").unwrap();
         let o = ConnectionOptions::resolve(AuthParams::default(), &env, Some(&cwd)).unwrap();
         assert_eq!(o.auth.auth_url.as_deref(), Some("http://local/v3"));
         // Unknown cloud, explicit OS_CLIENT_CONFIG_FILE, broken YAML.
-        let explicit = AuthParams { cloud: Some("nope".into()), ..Default::default() };
+        let explicit = AuthParams {
+            cloud: Some("nope".into()),
+            ..Default::default()
+        };
         let e = ConnectionOptions::resolve(explicit, &env, Some(&cwd)).unwrap_err();
         assert!(e.to_string().contains("\"nope\" not found"), "{e}");
         let bad = dir.path().join("bad.yaml");

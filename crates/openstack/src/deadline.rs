@@ -29,7 +29,8 @@ impl Deadline {
 
     /// Time left, `None` without a deadline; zero once passed.
     pub fn remaining(&self) -> Option<Duration> {
-        self.0.map(|at| at.saturating_duration_since(Instant::now()))
+        self.0
+            .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
     /// True once the deadline has passed.
@@ -58,7 +59,10 @@ mod tests {
 
     #[test]
     fn caps() {
-        assert_eq!(Deadline::NONE.cap(Duration::from_secs(5)), Duration::from_secs(5));
+        assert_eq!(
+            Deadline::NONE.cap(Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
         let d = Deadline::after(Duration::from_secs(2));
         assert!(d.cap(Duration::from_secs(5)) <= Duration::from_secs(2));
         assert!(!d.expired());

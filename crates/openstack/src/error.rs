@@ -26,9 +26,17 @@ pub enum Error {
     /// Still rate-limited (429) after the retries the deadline allowed.
     RateLimited { request: String, message: String },
     /// Any other 4xx.
-    Client { request: String, status: u16, message: String },
+    Client {
+        request: String,
+        status: u16,
+        message: String,
+    },
     /// 5xx, after the retries the deadline allowed.
-    ServerError { request: String, status: u16, message: String },
+    ServerError {
+        request: String,
+        status: u16,
+        message: String,
+    },
     /// The deadline or the per-request timeout passed before an answer.
     Timeout { request: String },
     /// The connection could not be established or broke (idempotent requests
@@ -104,19 +112,34 @@ impl Error {
         let message = fault_message(body);
         match status {
             400 => Error::BadRequest { request, message },
-            401 => Error::Auth { message: format!("{request}: {message}") },
+            401 => Error::Auth {
+                message: format!("{request}: {message}"),
+            },
             403 => Error::Forbidden { request, message },
             404 => Error::NotFound { request, message },
             406 => Error::NotAcceptable { request, message },
             409 => Error::Conflict { request, message },
             429 => Error::RateLimited { request, message },
-            500..=599 => Error::ServerError { request, status, message },
-            _ => Error::Client { request, status, message },
+            500..=599 => Error::ServerError {
+                request,
+                status,
+                message,
+            },
+            _ => Error::Client {
+                request,
+                status,
+                message,
+            },
         }
     }
 }
 
-fn with_message(f: &mut fmt::Formatter<'_>, head: &str, request: &str, message: &str) -> fmt::Result {
+fn with_message(
+    f: &mut fmt::Formatter<'_>,
+    head: &str,
+    request: &str,
+    message: &str,
+) -> fmt::Result {
     if message.is_empty() {
         write!(f, "{request}: {head}")
     } else {
@@ -141,12 +164,16 @@ impl fmt::Display for Error {
             Error::RateLimited { request, message } => {
                 with_message(f, "rate limited", request, message)
             }
-            Error::Client { request, status, message } => {
-                with_message(f, &format!("http {status}"), request, message)
-            }
-            Error::ServerError { request, status, message } => {
-                with_message(f, &format!("server error {status}"), request, message)
-            }
+            Error::Client {
+                request,
+                status,
+                message,
+            } => with_message(f, &format!("http {status}"), request, message),
+            Error::ServerError {
+                request,
+                status,
+                message,
+            } => with_message(f, &format!("server error {status}"), request, message),
             Error::Timeout { request } => write!(f, "{request}: timed out"),
             Error::Connection { request, message } => {
                 write!(f, "{request}: connection failed: {message}")
@@ -248,20 +275,28 @@ mod tests {
             e.to_string(),
             "POST /servers/x/action: bad request: Compute service of compute3 is still in use."
         );
-        let b = br#"{"itemNotFound": {"code": 404, "message": "Instance abc could not be found."}}"#;
+        let b =
+            br#"{"itemNotFound": {"code": 404, "message": "Instance abc could not be found."}}"#;
         assert!(Error::from_status("GET /servers/abc".into(), 404, b).is_not_found());
-        let b = br#"{"conflictingRequest": {"code": 409, "message": "Cannot 'evacuate' instance"}}"#;
+        let b =
+            br#"{"conflictingRequest": {"code": 409, "message": "Cannot 'evacuate' instance"}}"#;
         assert_eq!(
             Error::from_status("r".into(), 409, b).service_message(),
             Some("Cannot 'evacuate' instance")
         );
         let b = br#"{"error": {"code": 401, "message": "The request you have made requires authentication.", "title": "Unauthorized"}}"#;
-        assert!(matches!(Error::from_status("r".into(), 401, b), Error::Auth { message } if message.contains("requires authentication")));
-        let b = b"<html><body><h1>503 Service Unavailable</h1>\nNo server is available</body></html>";
+        assert!(
+            matches!(Error::from_status("r".into(), 401, b), Error::Auth { message } if message.contains("requires authentication"))
+        );
+        let b =
+            b"<html><body><h1>503 Service Unavailable</h1>\nNo server is available</body></html>";
         assert_eq!(
             Error::from_status("r".into(), 503, b).service_message(),
             Some("503 Service Unavailable No server is available")
         );
-        assert_eq!(fault_message(&[b'x'; 2000]).chars().count(), MAX_MESSAGE + 1);
+        assert_eq!(
+            fault_message(&[b'x'; 2000]).chars().count(),
+            MAX_MESSAGE + 1
+        );
     }
 }

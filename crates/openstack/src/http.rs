@@ -19,7 +19,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 
 use crate::config::{RetryPolicy, TlsOptions};
 use crate::deadline::Deadline;
@@ -27,6 +27,9 @@ use crate::error::{Error, Result};
 use crate::logging::LogSink;
 use crate::secret::Secret;
 use crate::url::path_of;
+
+/// Longest `Retry-After` we wait for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// One request to send.
 pub(crate) struct Request<'a> {
@@ -84,7 +87,15 @@ impl Transport {
         user_agent: String,
         log: LogSink,
     ) -> Transport {
-        Transport { tls, request_timeout, connect_timeout, retry, user_agent, log, client: OnceLock::new() }
+        Transport {
+            tls,
+            request_timeout,
+            connect_timeout,
+            retry,
+            user_agent,
+            log,
+            client: OnceLock::new(),
+        }
     }
 
     /// Builds the reqwest client on first use: no CA files are read and no
@@ -96,11 +107,16 @@ impl Transport {
         let c = self.build()?;
         // Another thread may have won the race; either client is fine.
         let _ = self.client.set(c);
-        self.client.get().ok_or_else(|| Error::Config { message: "http client unavailable".into() })
+        self.client.get().ok_or_else(|| Error::Config {
+            message: "http client unavailable".into(),
+        })
     }
 
     fn build(&self) -> Result<reqwest::blocking::Client> {
-        let tls_err = |m: String| Error::Tls { request: "client setup".into(), message: m };
+        let tls_err = |m: String| Error::Tls {
+            request: "client setup".into(),
+            message: m,
+        };
         // reqwest is built without a default crypto provider (no aws-lc):
         // use ring. Fails harmlessly if something already installed one.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -113,22 +129,30 @@ impl Transport {
             // not redirect.
             .redirect(reqwest::redirect::Policy::none());
         if self.tls.insecure {
-            b = b.tls_danger_accept_invalid_certs(true).tls_danger_accept_invalid_hostnames(true);
+            b = b
+                .tls_danger_accept_invalid_certs(true)
+                .tls_danger_accept_invalid_hostnames(true);
         } else if let Some(ca) = &self.tls.cacert {
-            let pem = std::fs::read(ca).map_err(|e| tls_err(format!("cannot read cacert {}: {e}", ca.display())))?;
+            let pem = std::fs::read(ca)
+                .map_err(|e| tls_err(format!("cannot read cacert {}: {e}", ca.display())))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| tls_err(format!("cannot parse cacert {}: {e}", ca.display())))?;
             if certs.is_empty() {
-                return Err(tls_err(format!("no certificate in cacert {}", ca.display())));
+                return Err(tls_err(format!(
+                    "no certificate in cacert {}",
+                    ca.display()
+                )));
             }
             // Like requests' verify=<bundle>: the bundle replaces the system store.
             b = b.tls_certs_only(certs);
         }
         if let Some(cert) = &self.tls.cert {
-            let mut pem =
-                std::fs::read(cert).map_err(|e| tls_err(format!("cannot read client cert {}: {e}", cert.display())))?;
+            let mut pem = std::fs::read(cert)
+                .map_err(|e| tls_err(format!("cannot read client cert {}: {e}", cert.display())))?;
             if let Some(key) = &self.tls.key {
-                let k = std::fs::read(key).map_err(|e| tls_err(format!("cannot read client key {}: {e}", key.display())))?;
+                let k = std::fs::read(key).map_err(|e| {
+                    tls_err(format!("cannot read client key {}: {e}", key.display()))
+                })?;
                 pem.push(b'\n');
                 pem.extend_from_slice(&k);
             }
@@ -136,7 +160,8 @@ impl Transport {
                 .map_err(|e| tls_err(format!("cannot use client cert {}: {e}", cert.display())))?;
             b = b.identity(id);
         }
-        b.build().map_err(|e| tls_err(format!("cannot build http client: {}", chain(&e))))
+        b.build()
+            .map_err(|e| tls_err(format!("cannot build http client: {}", chain(&e))))
     }
 
     /// Sends with retries; returns the final answer whatever its status,
@@ -157,7 +182,11 @@ impl Transport {
             if attempt >= self.retry.max_attempts {
                 return Err(err);
             }
-            let wait = after.unwrap_or_else(|| self.backoff(attempt));
+            // A Retry-After is honoured, but a service asking for hours must
+            // not park an agent without a deadline for that long.
+            let wait = after
+                .map(|a| a.min(MAX_RETRY_AFTER))
+                .unwrap_or_else(|| self.backoff(attempt));
             // Do not start a wait that ends past the deadline, nor one that
             // leaves no time for the request itself.
             if let Some(left) = deadline.remaining() {
@@ -165,7 +194,8 @@ impl Transport {
                     return Err(err);
                 }
             }
-            self.log.warn(|| format!("{what}: {err}; retrying in {} ms", wait.as_millis()));
+            self.log
+                .warn(|| format!("{what}: {err}; retrying in {} ms", wait.as_millis()));
             std::thread::sleep(wait);
             attempt += 1;
         }
@@ -182,10 +212,14 @@ impl Transport {
         for (k, v) in &req.headers {
             rb = rb.header(*k, v.as_str());
         }
-        for (name, tok) in [("X-Auth-Token", req.token), ("X-Subject-Token", req.subject_token)] {
+        for (name, tok) in [
+            ("X-Auth-Token", req.token),
+            ("X-Subject-Token", req.subject_token),
+        ] {
             if let Some(t) = tok {
-                let mut hv = HeaderValue::from_str(t.expose())
-                    .map_err(|_| Error::Config { message: "token contains invalid characters".into() })?;
+                let mut hv = HeaderValue::from_str(t.expose()).map_err(|_| Error::Config {
+                    message: "token contains invalid characters".into(),
+                })?;
                 hv.set_sensitive(true);
                 rb = rb.header(name, hv);
             }
@@ -209,7 +243,12 @@ impl Transport {
                 .map(Secret::from);
             let request_id = ["x-openstack-request-id", "x-compute-request-id"]
                 .iter()
-                .find_map(|h| resp.headers().get(*h).and_then(|v| v.to_str().ok()).map(str::to_owned));
+                .find_map(|h| {
+                    resp.headers()
+                        .get(*h)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                });
             let body = resp.bytes()?.to_vec();
             Ok((status, retry_after, subject, request_id, body))
         });
@@ -220,7 +259,11 @@ impl Transport {
                     Some(id) => format!("{what} -> {status} ({ms} ms, {id})"),
                     None => format!("{what} -> {status} ({ms} ms)"),
                 });
-                let response = Response { status, body, subject_token };
+                let response = Response {
+                    status,
+                    body,
+                    subject_token,
+                };
                 let retryable = match status {
                     429 | 503 => true,
                     500..=599 => req.idempotent,
@@ -235,39 +278,64 @@ impl Transport {
                 if retryable {
                     let err = Error::from_status(what.to_owned(), status, &response.body);
                     // Keep the answer for the caller when we stop retrying.
-                    return Ok(Attempt::Retry { err, after: retry_after });
+                    return Ok(Attempt::Retry {
+                        err,
+                        after: retry_after,
+                    });
                 }
                 Ok(Attempt::Done(response))
             }
             Err(e) => {
                 let message = chain(&e);
-                self.log.debug(|| format!("{what} -> error: {message} ({ms} ms)"));
+                self.log
+                    .debug(|| format!("{what} -> error: {message} ({ms} ms)"));
                 if is_tls(&e) {
-                    return Ok(Attempt::Fail(Error::Tls { request: what.to_owned(), message }));
+                    return Ok(Attempt::Fail(Error::Tls {
+                        request: what.to_owned(),
+                        message,
+                    }));
                 }
                 if e.is_timeout() && deadline_bound && deadline.expired() {
                     return Ok(Attempt::Fail(if req.idempotent || e.is_connect() {
-                        Error::Timeout { request: what.to_owned() }
+                        Error::Timeout {
+                            request: what.to_owned(),
+                        }
                     } else {
-                        Error::OutcomeUnknown { request: what.to_owned(), message: "timed out".into() }
+                        Error::OutcomeUnknown {
+                            request: what.to_owned(),
+                            message: "timed out".into(),
+                        }
                     }));
                 }
                 if e.is_connect() {
                     // Never reached the service: safe to repeat anything.
                     let err = if e.is_timeout() {
-                        Error::Timeout { request: what.to_owned() }
+                        Error::Timeout {
+                            request: what.to_owned(),
+                        }
                     } else {
-                        Error::Connection { request: what.to_owned(), message }
+                        Error::Connection {
+                            request: what.to_owned(),
+                            message,
+                        }
                     };
                     return Ok(Attempt::Retry { err, after: None });
                 }
                 if !req.idempotent {
-                    return Ok(Attempt::Fail(Error::OutcomeUnknown { request: what.to_owned(), message }));
+                    return Ok(Attempt::Fail(Error::OutcomeUnknown {
+                        request: what.to_owned(),
+                        message,
+                    }));
                 }
                 let err = if e.is_timeout() {
-                    Error::Timeout { request: what.to_owned() }
+                    Error::Timeout {
+                        request: what.to_owned(),
+                    }
                 } else {
-                    Error::Connection { request: what.to_owned(), message }
+                    Error::Connection {
+                        request: what.to_owned(),
+                        message,
+                    }
                 };
                 Ok(Attempt::Retry { err, after: None })
             }
@@ -309,7 +377,10 @@ fn is_tls(e: &reqwest::Error) -> bool {
             return true;
         }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if io.get_ref().is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some()) {
+            if io
+                .get_ref()
+                .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
+            {
                 return true;
             }
         }

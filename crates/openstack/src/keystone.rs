@@ -53,7 +53,9 @@ pub fn find_endpoint(
         message: format!(
             "no {} endpoint for service type {service_type}{} in the catalog",
             interface.as_str(),
-            region.map(|r| format!(" in region {r}")).unwrap_or_default()
+            region
+                .map(|r| format!(" in region {r}"))
+                .unwrap_or_default()
         ),
     })
 }
@@ -79,17 +81,25 @@ pub(crate) fn auth_base(auth_url: &str) -> Result<AuthBase> {
 
 pub(crate) fn v2_unsupported(auth_url: &str) -> Error {
     Error::Unsupported {
-        message: format!("keystone at {auth_url} offers only identity v2, which is not supported; use a v3 auth_url"),
+        message: format!(
+            "keystone at {auth_url} offers only identity v2, which is not supported; use a v3 auth_url"
+        ),
     }
 }
 
 /// Reads a discovery document: the v3 base URL if one is offered, an
 /// `Unsupported` error if only v2 is.
 pub(crate) fn v3_from_discovery(auth_url: &str, body: &[u8]) -> Result<String> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| Error::Decode { what: format!("keystone discovery document at {auth_url}"), message: e.to_string() })?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| Error::Decode {
+        what: format!("keystone discovery document at {auth_url}"),
+        message: e.to_string(),
+    })?;
     let values: Vec<Value> = match v.get("versions") {
-        Some(Value::Object(o)) => o.get("values").and_then(|x| x.as_array()).cloned().unwrap_or_default(),
+        Some(Value::Object(o)) => o
+            .get("values")
+            .and_then(|x| x.as_array())
+            .cloned()
+            .unwrap_or_default(),
         Some(Value::Array(a)) => a.clone(),
         _ => v.get("version").cloned().into_iter().collect(),
     };
@@ -100,7 +110,10 @@ pub(crate) fn v3_from_discovery(auth_url: &str, body: &[u8]) -> Result<String> {
             let href = ver
                 .get("links")
                 .and_then(|l| l.as_array())
-                .and_then(|l| l.iter().find(|l| l.get("rel").and_then(|r| r.as_str()) == Some("self")))
+                .and_then(|l| {
+                    l.iter()
+                        .find(|l| l.get("rel").and_then(|r| r.as_str()) == Some("self"))
+                })
                 .and_then(|l| l.get("href"))
                 .and_then(|h| h.as_str());
             return Ok(href
@@ -112,7 +125,9 @@ pub(crate) fn v3_from_discovery(auth_url: &str, body: &[u8]) -> Result<String> {
     if saw_v2 {
         return Err(v2_unsupported(auth_url));
     }
-    Err(Error::Unsupported { message: format!("keystone at {auth_url} offers no identity v3 API") })
+    Err(Error::Unsupported {
+        message: format!("keystone at {auth_url} offers no identity v3 API"),
+    })
 }
 
 fn domain_json(d: &DomainRef) -> Value {
@@ -137,7 +152,12 @@ pub(crate) fn auth_body(auth: &AuthConfig) -> Value {
             u["password"] = json!(password.expose());
             json!({ "methods": ["password"], "password": { "user": u } })
         }
-        Credentials::ApplicationCredential { id, name, user, secret } => {
+        Credentials::ApplicationCredential {
+            id,
+            name,
+            user,
+            secret,
+        } => {
             let mut ac = json!({ "secret": secret.expose() });
             if let Some(id) = id {
                 ac["id"] = json!(id);
@@ -151,13 +171,17 @@ pub(crate) fn auth_body(auth: &AuthConfig) -> Value {
             }
             json!({ "methods": ["application_credential"], "application_credential": ac })
         }
-        Credentials::Token { token } => json!({ "methods": ["token"], "token": { "id": token.expose() } }),
+        Credentials::Token { token } => {
+            json!({ "methods": ["token"], "token": { "id": token.expose() } })
+        }
     };
     let mut body = json!({ "auth": { "identity": identity } });
     if let Some(scope) = &auth.scope {
         body["auth"]["scope"] = match scope {
             Scope::ProjectId(id) => json!({ "project": { "id": id } }),
-            Scope::Project { name, domain } => json!({ "project": { "name": name, "domain": domain_json(domain) } }),
+            Scope::Project { name, domain } => {
+                json!({ "project": { "name": name, "domain": domain_json(domain) } })
+            }
             Scope::Domain(d) => json!({ "domain": domain_json(d) }),
             Scope::System => json!({ "system": { "all": true } }),
         };
@@ -194,10 +218,16 @@ struct IdOnly {
 }
 
 pub(crate) fn parse_token(body: &[u8]) -> Result<TokenInfo> {
-    let t: TokenBody = serde_json::from_slice(body)
-        .map_err(|e| Error::Decode { what: "keystone token response".into(), message: e.to_string() })?;
+    let t: TokenBody = serde_json::from_slice(body).map_err(|e| Error::Decode {
+        what: "keystone token response".into(),
+        message: e.to_string(),
+    })?;
     Ok(TokenInfo {
-        expires_at: t.token.expires_at.as_deref().and_then(crate::timefmt::parse_rfc3339),
+        expires_at: t
+            .token
+            .expires_at
+            .as_deref()
+            .and_then(crate::timefmt::parse_rfc3339),
         project_id: t.token.project.map(|p| p.id),
         catalog: t.token.catalog,
     })
@@ -227,17 +257,35 @@ mod tests {
     fn token_and_catalog() {
         let t = parse_token(TOKEN.as_bytes()).unwrap();
         assert_eq!(t.expires_at, Some(1_446_823_937));
-        assert_eq!(t.project_id.as_deref(), Some("a6944d763bf64ee6a275f1263fae0352"));
-        let c = &t.catalog;
-        assert_eq!(find_endpoint(c, "compute", Interface::Public, None).unwrap(), "http://public:8774/v2.1");
-        assert_eq!(find_endpoint(c, "compute", Interface::Internal, None).unwrap(), "http://internal:8774/v2.1");
         assert_eq!(
-            find_endpoint(c, "compute", Interface::parse("internalURL").unwrap(), Some("RegionTwo")).unwrap(),
+            t.project_id.as_deref(),
+            Some("a6944d763bf64ee6a275f1263fae0352")
+        );
+        let c = &t.catalog;
+        assert_eq!(
+            find_endpoint(c, "compute", Interface::Public, None).unwrap(),
+            "http://public:8774/v2.1"
+        );
+        assert_eq!(
+            find_endpoint(c, "compute", Interface::Internal, None).unwrap(),
+            "http://internal:8774/v2.1"
+        );
+        assert_eq!(
+            find_endpoint(
+                c,
+                "compute",
+                Interface::parse("internalURL").unwrap(),
+                Some("RegionTwo")
+            )
+            .unwrap(),
             "http://r2-internal:8774/v2.1"
         );
         assert!(find_endpoint(c, "compute", Interface::Admin, None).is_err());
         assert!(find_endpoint(c, "image", Interface::Public, Some("RegionTwo")).is_err());
-        assert_eq!(find_endpoint(c, "image", Interface::Public, Some("RegionOne")).unwrap(), "http://glance:9292");
+        assert_eq!(
+            find_endpoint(c, "image", Interface::Public, Some("RegionOne")).unwrap(),
+            "http://glance:9292"
+        );
     }
 
     #[test]
@@ -245,10 +293,16 @@ mod tests {
         let a = AuthConfig {
             auth_url: None,
             credentials: Credentials::Password {
-                user: UserRef::Name { name: "u".into(), domain: DomainRef::Name("Default".into()) },
+                user: UserRef::Name {
+                    name: "u".into(),
+                    domain: DomainRef::Name("Default".into()),
+                },
                 password: Secret::new("p"),
             },
-            scope: Some(Scope::Project { name: "admin".into(), domain: DomainRef::Id("default".into()) }),
+            scope: Some(Scope::Project {
+                name: "admin".into(),
+                domain: DomainRef::Id("default".into()),
+            }),
         };
         assert_eq!(
             auth_body(&a),
@@ -274,14 +328,26 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert!(matches!(auth_base("http://k:5000/v3/").unwrap(), AuthBase::V3(u) if u == "http://k:5000/v3"));
-        assert!(matches!(auth_base("http://k:5000").unwrap(), AuthBase::Unversioned(_)));
+        assert!(
+            matches!(auth_base("http://k:5000/v3/").unwrap(), AuthBase::V3(u) if u == "http://k:5000/v3")
+        );
+        assert!(matches!(
+            auth_base("http://k:5000").unwrap(),
+            AuthBase::Unversioned(_)
+        ));
         let e = auth_base("http://k:5000/v2.0").err().unwrap();
         assert!(e.to_string().contains("v2, which is not supported"), "{e}");
         let doc = br#"{"versions": {"values": [{"id": "v3.14", "status": "stable",
             "links": [{"rel": "self", "href": "http://k:5000/v3/"}]}]}}"#;
-        assert_eq!(v3_from_discovery("http://k:5000", doc).unwrap(), "http://k:5000/v3");
-        let v2 = br#"{"versions": {"values": [{"id": "v2.0", "status": "deprecated", "links": []}]}}"#;
-        assert!(matches!(v3_from_discovery("http://k:5000", v2), Err(Error::Unsupported { .. })));
+        assert_eq!(
+            v3_from_discovery("http://k:5000", doc).unwrap(),
+            "http://k:5000/v3"
+        );
+        let v2 =
+            br#"{"versions": {"values": [{"id": "v2.0", "status": "deprecated", "links": []}]}}"#;
+        assert!(matches!(
+            v3_from_discovery("http://k:5000", v2),
+            Err(Error::Unsupported { .. })
+        ));
     }
 }

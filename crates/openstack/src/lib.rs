@@ -55,8 +55,8 @@ mod testutil;
 pub use client::Client;
 pub use compute::ComputeApi;
 pub use config::{
-    AuthConfig, AuthParams, CloudsSearch, ConnectionOptions, Credentials, DomainRef, Interface, RetryPolicy,
-    Scope, TlsOptions, TokenCacheMode, UserRef, truthy,
+    AuthConfig, AuthParams, CloudsSearch, ConnectionOptions, Credentials, DomainRef, Interface,
+    RetryPolicy, Scope, TlsOptions, TokenCacheMode, UserRef, truthy,
 };
 pub use deadline::Deadline;
 pub use error::{Error, Result};
@@ -64,8 +64,8 @@ pub use keystone::{CatalogEntry, Endpoint, find_endpoint};
 pub use logging::{Level, LogSink, Logger};
 pub use microversion::{Microversion, VersionRange};
 pub use models::{
-    Aggregate, EvacuateOutcome, EvacuateRequest, Flavor, Hypervisor, HypervisorService, Image, ImageQuery,
-    InstanceAction, Migration, MigrationQuery, ResetState, Server, ServerFlavor, Service, ServiceQuery,
-    ServiceRef,
+    Aggregate, EvacuateOutcome, EvacuateRequest, Flavor, Hypervisor, HypervisorService, Image,
+    ImageQuery, InstanceAction, Migration, MigrationQuery, ResetState, Server, ServerFlavor,
+    Service, ServiceQuery, ServiceRef,
 };
 pub use secret::Secret;

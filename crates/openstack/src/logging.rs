@@ -69,6 +69,10 @@ impl LogSink {
 
 impl fmt::Debug for LogSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() { "LogSink(set)" } else { "LogSink(none)" })
+        f.write_str(if self.0.is_some() {
+            "LogSink(set)"
+        } else {
+            "LogSink(none)"
+        })
     }
 }

@@ -54,7 +54,10 @@ pub struct VersionRange {
 
 impl VersionRange {
     /// A legacy v2.0 endpoint or one without microversions.
-    pub const LEGACY: VersionRange = VersionRange { min: Microversion::BASE, max: Microversion::BASE };
+    pub const LEGACY: VersionRange = VersionRange {
+        min: Microversion::BASE,
+        max: Microversion::BASE,
+    };
 
     /// The highest version ≤ `want` the cloud offers, or `None` when even
     /// its minimum is above `want`.
@@ -65,7 +68,8 @@ impl VersionRange {
 
     /// The default version for calls: best up to [`Microversion::MAX_SUPPORTED`].
     pub fn default_version(&self) -> Microversion {
-        self.best_up_to(Microversion::MAX_SUPPORTED).unwrap_or(self.min)
+        self.best_up_to(Microversion::MAX_SUPPORTED)
+            .unwrap_or(self.min)
     }
 
     /// Whether `v` is offered.
@@ -77,15 +81,20 @@ impl VersionRange {
     /// `{"version": {...}}` at a versioned URL and `{"versions": [...]}` at
     /// the root.
     pub fn from_document(body: &[u8]) -> Result<VersionRange> {
-        let v: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|e| Error::Decode { what: "compute version document".into(), message: e.to_string() })?;
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| Error::Decode {
+            what: "compute version document".into(),
+            message: e.to_string(),
+        })?;
         let entry = if let Some(one) = v.get("version") {
             one.clone()
         } else if let Some(all) = v.get("versions").and_then(|a| a.as_array()) {
             // Prefer v2.1, the microversioned API; fall back to CURRENT.
             all.iter()
                 .find(|e| e.get("id").and_then(|i| i.as_str()) == Some("v2.1"))
-                .or_else(|| all.iter().find(|e| e.get("status").and_then(|s| s.as_str()) == Some("CURRENT")))
+                .or_else(|| {
+                    all.iter()
+                        .find(|e| e.get("status").and_then(|s| s.as_str()) == Some("CURRENT"))
+                })
                 .cloned()
                 .ok_or_else(|| Error::Decode {
                     what: "compute version document".into(),
@@ -97,7 +106,12 @@ impl VersionRange {
                 message: "neither \"version\" nor \"versions\"".into(),
             });
         };
-        let field = |k: &str| entry.get(k).and_then(|x| x.as_str()).and_then(Microversion::parse);
+        let field = |k: &str| {
+            entry
+                .get(k)
+                .and_then(|x| x.as_str())
+                .and_then(Microversion::parse)
+        };
         match (field("min_version"), field("version")) {
             (Some(min), Some(max)) if min <= max => Ok(VersionRange { min, max }),
             // "" for both on a v2.0 endpoint: no microversions.
@@ -127,14 +141,23 @@ mod tests {
         let r = VersionRange::from_document(doc).unwrap();
         assert_eq!(r.max, Microversion::new(2, 104));
         assert_eq!(r.default_version(), Microversion::new(2, 95));
-        assert_eq!(r.best_up_to(Microversion::new(2, 67)), Some(Microversion::new(2, 67)));
+        assert_eq!(
+            r.best_up_to(Microversion::new(2, 67)),
+            Some(Microversion::new(2, 67))
+        );
         let root = br#"{"versions": [{"id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": ""},
             {"id": "v2.1", "status": "CURRENT", "version": "2.60", "min_version": "2.1"}]}"#;
         let r = VersionRange::from_document(root).unwrap();
         assert_eq!(r.default_version(), Microversion::new(2, 60));
-        assert_eq!(r.best_up_to(Microversion::new(2, 95)), Some(Microversion::new(2, 60)));
+        assert_eq!(
+            r.best_up_to(Microversion::new(2, 95)),
+            Some(Microversion::new(2, 60))
+        );
         let legacy = br#"{"version": {"id": "v2.0", "version": "", "min_version": ""}}"#;
-        assert_eq!(VersionRange::from_document(legacy).unwrap(), VersionRange::LEGACY);
+        assert_eq!(
+            VersionRange::from_document(legacy).unwrap(),
+            VersionRange::LEGACY
+        );
         assert!(VersionRange::from_document(b"nope").is_err());
         assert_eq!(Microversion::parse("v2.1"), Some(Microversion::BASE));
         assert!(Microversion::new(2, 9) < Microversion::new(2, 10));

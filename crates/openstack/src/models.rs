@@ -17,7 +17,9 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
         serde_json::Value::String(s) => Ok(s),
         serde_json::Value::Number(n) => Ok(n.to_string()),
         serde_json::Value::Null => Ok(String::new()),
-        other => Err(serde::de::Error::custom(format!("expected a string or number, got {other}"))),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string or number, got {other}"
+        ))),
     }
 }
 
@@ -50,7 +52,9 @@ fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String
         .collect())
 }
 
-fn opt_string_map<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+fn opt_string_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
     let m = Option::<BTreeMap<String, serde_json::Value>>::deserialize(d)?;
     Ok(m.map(|m| {
         m.into_iter()
@@ -117,7 +121,11 @@ pub struct ServiceRef {
 impl ServiceRef {
     /// The `nova-compute` service of `host`.
     pub fn compute(host: &str) -> ServiceRef {
-        ServiceRef { id: None, host: host.to_owned(), binary: "nova-compute".to_owned() }
+        ServiceRef {
+            id: None,
+            host: host.to_owned(),
+            binary: "nova-compute".to_owned(),
+        }
     }
 }
 
@@ -180,7 +188,9 @@ pub struct ServerFlavor {
 /// The image of a server: `""` for boot-from-volume, else `{"id": …}`.
 fn server_image<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     match Option::<serde_json::Value>::deserialize(d)? {
-        Some(serde_json::Value::Object(m)) => Ok(m.get("id").and_then(|v| v.as_str()).map(str::to_owned)),
+        Some(serde_json::Value::Object(m)) => {
+            Ok(m.get("id").and_then(|v| v.as_str()).map(str::to_owned))
+        }
         _ => Ok(None),
     }
 }
@@ -535,14 +545,18 @@ mod tests {
         let s: ServicesBody = serde_json::from_str(v253).unwrap();
         assert_eq!(s.services[0].id, "e81d66a4-ddd3-4aba-8a84-171d1cb4d339");
         assert!(s.services[0].is_up());
-        assert_eq!(s.services[0].to_ref().id.as_deref(), Some("e81d66a4-ddd3-4aba-8a84-171d1cb4d339"));
+        assert_eq!(
+            s.services[0].to_ref().id.as_deref(),
+            Some("e81d66a4-ddd3-4aba-8a84-171d1cb4d339")
+        );
         let v211 = r#"{"services": [{"id": 2, "binary": "nova-compute", "disabled_reason": null, "host": "host1",
             "state": "down", "status": "enabled", "updated_at": null, "forced_down": true, "zone": "nova"}]}"#;
         let s: ServicesBody = serde_json::from_str(v211).unwrap();
         assert_eq!(s.services[0].id, "2");
         assert_eq!(s.services[0].forced_down, Some(true));
         // 2.69: a service in a down cell comes back minimal.
-        let v269 = r#"{"services": [{"binary": "nova-compute", "host": "host1", "status": "UNKNOWN"}]}"#;
+        let v269 =
+            r#"{"services": [{"binary": "nova-compute", "host": "host1", "status": "UNKNOWN"}]}"#;
         let s: ServicesBody = serde_json::from_str(v269).unwrap();
         assert_eq!(s.services[0].status, "UNKNOWN");
         assert_eq!(s.services[0].state, None);
@@ -572,7 +586,10 @@ mod tests {
         let specs = s.flavor.extra_specs.as_ref().unwrap();
         assert_eq!(specs.get("evacuable").map(String::as_str), Some("true"));
         assert_eq!(specs.get("hw:numa_nodes").map(String::as_str), Some("1"));
-        assert_eq!(s.image.as_deref(), Some("70a599e0-31e7-49b7-b260-868f441e862b"));
+        assert_eq!(
+            s.image.as_deref(),
+            Some("70a599e0-31e7-49b7-b260-868f441e862b")
+        );
         assert_eq!(s.locked_reason.as_deref(), Some("I don't want to work"));
         assert_eq!(b.servers[1].image, None);
         assert_eq!(b.servers[1].flavor.id.as_deref(), Some("1"));
@@ -590,24 +607,42 @@ mod tests {
             "migrations_links": [{"href": "http://openstack.example.com/v2.1/6f70/os-migrations?limit=1&marker=42341d4b", "rel": "next"}]}"#;
         let b: MigrationsBody = serde_json::from_str(m).unwrap();
         assert_eq!(b.migrations[0].id, "4");
-        assert_eq!(b.migrations[0].migration_type.as_deref(), Some("evacuation"));
-        assert_eq!(next_marker(&b.migrations_links).as_deref(), Some("42341d4b"));
+        assert_eq!(
+            b.migrations[0].migration_type.as_deref(),
+            Some("evacuation")
+        );
+        assert_eq!(
+            next_marker(&b.migrations_links).as_deref(),
+            Some("42341d4b")
+        );
         let h = r#"{"hypervisors": [{"cpu_info": {"arch": "x86_64"}, "status": "enabled", "state": "up",
             "host_ip": "1.1.1.1", "hypervisor_hostname": "fake-mini", "hypervisor_type": "fake",
             "id": "1bb62a04-c576-402c-8147-9e89757a09e3",
             "service": {"host": "host1", "id": "62f62f6e-a713-4cbe-87d3-3ecf8a1e0f8d", "disabled_reason": null}},
             {"id": 7, "hypervisor_hostname": "old", "service": {"host": "h", "id": 3}}]}"#;
         let b: HypervisorsBody = serde_json::from_str(h).unwrap();
-        assert_eq!(b.hypervisors[0].service.as_ref().unwrap().host.as_deref(), Some("host1"));
+        assert_eq!(
+            b.hypervisors[0].service.as_ref().unwrap().host.as_deref(),
+            Some("host1")
+        );
         assert_eq!(b.hypervisors[1].id, "7");
-        assert_eq!(b.hypervisors[1].service.as_ref().unwrap().id.as_deref(), Some("3"));
+        assert_eq!(
+            b.hypervisors[1].service.as_ref().unwrap().id.as_deref(),
+            Some("3")
+        );
         let a = r#"{"aggregates": [{"availability_zone": null, "created_at": "2016-12-27T23:47:30.563527",
             "deleted": false, "deleted_at": null, "hosts": ["compute"], "id": 1, "metadata": {"evacuable": "true"},
             "name": "name", "updated_at": null, "uuid": "6ba28ba7-f29b-45cc-a30b-6e3a40c2fb14"}]}"#;
         let b: AggregatesBody = serde_json::from_str(a).unwrap();
         assert_eq!(b.aggregates[0].id, "1");
         assert_eq!(b.aggregates[0].hosts, vec!["compute".to_owned()]);
-        assert_eq!(b.aggregates[0].metadata.get("evacuable").map(String::as_str), Some("true"));
+        assert_eq!(
+            b.aggregates[0]
+                .metadata
+                .get("evacuable")
+                .map(String::as_str),
+            Some("true")
+        );
         let i = r#"{"images": [{"status": "active", "name": "cirros", "tags": ["evacuable"], "container_format": "bare",
             "visibility": "public", "id": "1bea47ed", "evacuable": "true", "hw_disk_bus": "scsi", "min_ram": 0,
             "self": "/v2/images/1bea47ed"}], "first": "/v2/images?tag=evacuable",
@@ -617,20 +652,27 @@ mod tests {
         assert_eq!(img.tags, vec!["evacuable".to_owned()]);
         assert_eq!(img.property("evacuable").as_deref(), Some("true"));
         assert_eq!(img.property("min_ram").as_deref(), Some("0"));
-        assert_eq!(query_param(b.next.as_deref().unwrap(), "marker").as_deref(), Some("1bea47ed"));
+        assert_eq!(
+            query_param(b.next.as_deref().unwrap(), "marker").as_deref(),
+            Some("1bea47ed")
+        );
         let f = r#"{"flavors": [{"OS-FLV-DISABLED:disabled": false, "disk": 1, "OS-FLV-EXT-DATA:ephemeral": 0,
             "os-flavor-access:is_public": true, "id": "1", "links": [], "name": "m1.tiny", "ram": 512, "swap": "",
             "vcpus": 1, "rxtx_factor": 1.0, "description": null, "extra_specs": {"hw:cpu_policy": "shared"}}]}"#;
         let b: FlavorsBody = serde_json::from_str(f).unwrap();
         assert_eq!(b.flavors[0].is_public, Some(true));
         assert_eq!(b.flavors[0].extra_specs.as_ref().unwrap().len(), 1);
-        let e: ExtraSpecsBody = serde_json::from_str(r#"{"extra_specs": {"evacuable": "true"}}"#).unwrap();
+        let e: ExtraSpecsBody =
+            serde_json::from_str(r#"{"extra_specs": {"evacuable": "true"}}"#).unwrap();
         assert_eq!(e.extra_specs.len(), 1);
     }
 
     #[test]
     fn evacuate_request_debug_hides_password() {
-        let r = EvacuateRequest { admin_pass: Some(Secret::new("MySecretPass")), ..Default::default() };
+        let r = EvacuateRequest {
+            admin_pass: Some(Secret::new("MySecretPass")),
+            ..Default::default()
+        };
         assert!(!format!("{r:?}").contains("MySecretPass"));
     }
 }

@@ -43,7 +43,11 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     };
     let time = time.split('.').next()?;
     let mut tp = time.split(':');
-    let (h, mi, sec) = (num(tp.next()?)?, num(tp.next()?)?, num(tp.next().unwrap_or("0"))?);
+    let (h, mi, sec) = (
+        num(tp.next()?)?,
+        num(tp.next()?)?,
+        num(tp.next().unwrap_or("0"))?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
         return None;
     }
@@ -52,7 +56,9 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
         z => {
             let sign = if z.starts_with('-') { -1 } else { 1 };
             let z = &z[1..];
-            let (zh, zm) = z.split_once(':').unwrap_or((z.get(..2)?, z.get(2..).unwrap_or("0")));
+            let (zh, zm) = z
+                .split_once(':')
+                .unwrap_or((z.get(..2)?, z.get(2..).unwrap_or("0")));
             sign * (num(zh)? * 3600 + num(if zm.is_empty() { "0" } else { zm })? * 60)
         }
     };
@@ -66,10 +72,19 @@ mod tests {
     #[test]
     fn parses_keystone_and_nova_shapes() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2015-08-27T09:49:58.000000Z"), Some(1_440_668_998));
+        assert_eq!(
+            parse_rfc3339("2015-08-27T09:49:58.000000Z"),
+            Some(1_440_668_998)
+        );
         assert_eq!(parse_rfc3339("2015-08-27T09:49:58"), Some(1_440_668_998));
-        assert_eq!(parse_rfc3339("2015-08-27T11:49:58+02:00"), Some(1_440_668_998));
-        assert_eq!(parse_rfc3339("2015-08-27T09:49:58.123-0100"), Some(1_440_672_598));
+        assert_eq!(
+            parse_rfc3339("2015-08-27T11:49:58+02:00"),
+            Some(1_440_668_998)
+        );
+        assert_eq!(
+            parse_rfc3339("2015-08-27T09:49:58.123-0100"),
+            Some(1_440_672_598)
+        );
         assert_eq!(parse_rfc3339("garbage"), None);
         assert_eq!(parse_rfc3339("2015-13-27T09:49:58Z"), None);
         assert_eq!(parse_rfc3339("2015-08-2ä"), None);

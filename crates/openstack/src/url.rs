@@ -7,7 +7,9 @@ pub(crate) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -22,7 +24,9 @@ pub(crate) fn decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(v) => {
                         out.push(v);
@@ -50,13 +54,24 @@ pub(crate) fn decode(s: &str) -> String {
 /// Builds a query string from pairs (values encoded), with a leading `?`
 /// unless empty.
 pub(crate) fn query(pairs: &[(&str, String)]) -> String {
-    let q: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
-    if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) }
+    let q: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    }
 }
 
 /// `base` + `/` + `path` with exactly one slash between them.
 pub(crate) fn join(base: &str, path: &str) -> String {
-    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 /// The path (and query) part of a URL, for logs and error messages.
@@ -90,15 +105,24 @@ mod tests {
         assert_eq!(decode("a%20b%2Fc%26d%3D%C3%A9"), "a b/c&d=é");
         assert_eq!(decode("100%"), "100%");
         assert_eq!(decode("%zz+x"), "%zz x");
-        assert_eq!(query(&[("host", "c 1".into()), ("limit", "5".into())]), "?host=c%201&limit=5");
+        assert_eq!(
+            query(&[("host", "c 1".into()), ("limit", "5".into())]),
+            "?host=c%201&limit=5"
+        );
         assert_eq!(query(&[]), "");
     }
 
     #[test]
     fn urls() {
         assert_eq!(join("http://h/v2.1/", "/servers"), "http://h/v2.1/servers");
-        assert_eq!(path_of("http://h:8774/v2.1/servers?x=1"), "/v2.1/servers?x=1");
+        assert_eq!(
+            path_of("http://h:8774/v2.1/servers?x=1"),
+            "/v2.1/servers?x=1"
+        );
         assert_eq!(path_of("http://h:8774"), "/");
-        assert_eq!(fill_project("http://n/v2.1/%(tenant_id)s", Some("p1")), "http://n/v2.1/p1");
+        assert_eq!(
+            fill_project("http://n/v2.1/%(tenant_id)s", Some("p1")),
+            "http://n/v2.1/p1"
+        );
     }
 }

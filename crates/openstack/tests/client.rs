@@ -27,24 +27,46 @@ fn password_auth_catalog_microversion_and_logs() {
     let cache = TempDir::new("basic");
     let logs = Logs::default();
     let c = Client::new(password_options(&server, cache.path(), &logs));
-    let q = ServiceQuery { binary: Some("nova-compute".into()), host: Some("compute1".into()) };
+    let q = ServiceQuery {
+        binary: Some("nova-compute".into()),
+        host: Some("compute1".into()),
+    };
     let s = c.list_services(&q).unwrap();
     assert_eq!(s[0].host, "compute1");
     let reqs = server.requests();
     // Auth body: user by name in a domain, project scope.
-    let auth = reqs.iter().find(|r| r.path == "/identity/v3/auth/tokens").unwrap().json();
-    assert_eq!(auth["auth"]["identity"]["password"]["user"]["name"], "admin");
-    assert_eq!(auth["auth"]["identity"]["password"]["user"]["domain"]["name"], "Default");
+    let auth = reqs
+        .iter()
+        .find(|r| r.path == "/identity/v3/auth/tokens")
+        .unwrap()
+        .json();
+    assert_eq!(
+        auth["auth"]["identity"]["password"]["user"]["name"],
+        "admin"
+    );
+    assert_eq!(
+        auth["auth"]["identity"]["password"]["user"]["domain"]["name"],
+        "Default"
+    );
     assert_eq!(auth["auth"]["scope"]["project"]["name"], "admin");
-    let list = reqs.iter().find(|r| r.path_only() == "/compute/v2.1/os-services").unwrap();
-    assert_eq!(list.path, "/compute/v2.1/os-services?binary=nova-compute&host=compute1");
+    let list = reqs
+        .iter()
+        .find(|r| r.path_only() == "/compute/v2.1/os-services")
+        .unwrap();
+    assert_eq!(
+        list.path,
+        "/compute/v2.1/os-services?binary=nova-compute&host=compute1"
+    );
     assert_eq!(list.header("x-auth-token"), Some("tok-1"));
     assert_eq!(list.header("openstack-api-version"), Some("compute 2.95"));
     assert_eq!(list.header("x-openstack-nova-api-version"), Some("2.95"));
     // Only the internal endpoint was used.
     assert_eq!(server.count("GET", "/public-is-wrong"), 0);
     let l = logs.all();
-    assert!(l.contains("GET /compute/v2.1/os-services?binary=nova-compute&host=compute1 -> 200"), "{l}");
+    assert!(
+        l.contains("GET /compute/v2.1/os-services?binary=nova-compute&host=compute1 -> 200"),
+        "{l}"
+    );
     assert!(!l.contains("s3cr3t-pw") && !l.contains("tok-1"), "{l}");
     assert!(!format!("{c:?}").contains("s3cr3t-pw"));
     // Connections are reused: one TCP connection for all requests.
@@ -60,18 +82,28 @@ fn warm_cache_means_no_keystone_and_no_discovery() {
     let cache = TempDir::new("warm");
     let logs = Logs::default();
     let q = ServiceQuery::default();
-    Client::new(password_options(&server, cache.path(), &logs)).list_services(&q).unwrap();
+    Client::new(password_options(&server, cache.path(), &logs))
+        .list_services(&q)
+        .unwrap();
     assert_eq!(server.requests().len(), 3);
     // A new "process": only the Nova call itself.
-    Client::new(password_options(&server, cache.path(), &logs)).list_services(&q).unwrap();
+    Client::new(password_options(&server, cache.path(), &logs))
+        .list_services(&q)
+        .unwrap();
     let reqs = server.requests();
     assert_eq!(reqs.len(), 4, "{reqs:?}");
     assert_eq!(reqs[3].header("x-auth-token"), Some("tok-1"));
     // The cache file is private and holds no password.
-    let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 1);
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let text = std::fs::read_to_string(&files[0]).unwrap();
     assert!(!text.contains("s3cr3t-pw"));
     // A changed password never reuses the token.
@@ -89,7 +121,11 @@ fn token_near_expiry_is_renewed() {
         max_version: "2.60".into(),
         // Expires 30 s from now: inside the 60 s margin.
         expires_at: {
-            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 30;
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                + 30;
             let days = t / 86400;
             let secs = t % 86400;
             // civil_from_days
@@ -103,7 +139,12 @@ fn token_near_expiry_is_renewed() {
             let d = doy - (153 * mp + 2) / 5 + 1;
             let m = if mp < 10 { mp + 3 } else { mp - 9 };
             let y = if m <= 2 { y + 1 } else { y };
-            format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000000Z", secs / 3600, secs / 60 % 60, secs % 60)
+            format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000000Z",
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60
+            )
         },
         tokens_issued: AtomicU32::new(0),
     });
@@ -118,7 +159,9 @@ fn token_near_expiry_is_renewed() {
     c.list_services(&ServiceQuery::default()).unwrap();
     assert_eq!(cloud.tokens_issued.load(Ordering::SeqCst), 1);
     // ...but the next process does not reuse a cached token that close to it.
-    Client::new(password_options(&server, cache.path(), &logs)).list_services(&ServiceQuery::default()).unwrap();
+    Client::new(password_options(&server, cache.path(), &logs))
+        .list_services(&ServiceQuery::default())
+        .unwrap();
     assert_eq!(cloud.tokens_issued.load(Ordering::SeqCst), 2);
 }
 
@@ -127,7 +170,10 @@ fn reauthenticates_once_on_401() {
     let cloud = Cloud::new("2.104");
     let server = MockServer::start(keystone_and_nova(cloud.clone(), |req, _| {
         if req.header("x-auth-token") == Some("tok-1") {
-            return Reply::json(401, json!({"error": {"code": 401, "message": "The request you have made requires authentication."}}));
+            return Reply::json(
+                401,
+                json!({"error": {"code": 401, "message": "The request you have made requires authentication."}}),
+            );
         }
         services_reply(req).unwrap_or_else(|| Reply::status(404))
     }));
@@ -139,7 +185,9 @@ fn reauthenticates_once_on_401() {
     assert_eq!(cloud.tokens_issued.load(Ordering::SeqCst), 2);
     // A token that keeps failing: exactly one re-authentication, then Auth.
     let cloud = Cloud::new("2.104");
-    let server = MockServer::start(keystone_and_nova(cloud.clone(), |_, _| Reply::json(401, json!({"error": {"message": "nope"}}))));
+    let server = MockServer::start(keystone_and_nova(cloud.clone(), |_, _| {
+        Reply::json(401, json!({"error": {"message": "nope"}}))
+    }));
     let cache = TempDir::new("401b");
     let c = Client::new(password_options(&server, cache.path(), &logs));
     let e = c.list_services(&ServiceQuery::default()).unwrap_err();
@@ -152,14 +200,22 @@ fn reauthenticates_once_on_401() {
 fn keystone_rejection_is_an_auth_error() {
     let server = MockServer::start(|req, _| {
         if req.path == "/identity/v3/auth/tokens" {
-            return Reply::json(401, json!({"error": {"code": 401, "message": "The request you have made requires authentication.", "title": "Unauthorized"}}));
+            return Reply::json(
+                401,
+                json!({"error": {"code": 401, "message": "The request you have made requires authentication.", "title": "Unauthorized"}}),
+            );
         }
         Reply::status(404)
     });
     let cache = TempDir::new("ksfail");
     let logs = Logs::default();
-    let e = Client::new(password_options(&server, cache.path(), &logs)).list_services(&ServiceQuery::default()).unwrap_err();
-    assert!(matches!(&e, Error::Auth { message } if message.contains("keystone rejected")), "{e}");
+    let e = Client::new(password_options(&server, cache.path(), &logs))
+        .list_services(&ServiceQuery::default())
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Auth { message } if message.contains("keystone rejected")),
+        "{e}"
+    );
     assert!(!e.to_string().contains("s3cr3t-pw"));
     assert_eq!(server.requests().len(), 1, "auth failures are not retried");
 }
@@ -168,38 +224,58 @@ fn keystone_rejection_is_an_auth_error() {
 fn unversioned_auth_url_and_v2_only_keystone() {
     // Root URL: /v3 is tried directly, no discovery round trip.
     let cloud = Cloud::new("2.104");
-    let server = MockServer::start(keystone_and_nova(cloud, |req, _| services_reply(req).unwrap_or_else(|| Reply::status(404))));
+    let server = MockServer::start(keystone_and_nova(cloud, |req, _| {
+        services_reply(req).unwrap_or_else(|| Reply::status(404))
+    }));
     let cache = TempDir::new("root");
     let logs = Logs::default();
     let mut o = password_options(&server, cache.path(), &logs);
     o.auth.auth_url = Some(format!("{}/identity/", server.base));
-    Client::new(o).list_services(&ServiceQuery::default()).unwrap();
+    Client::new(o)
+        .list_services(&ServiceQuery::default())
+        .unwrap();
     assert_eq!(server.requests()[0].path, "/identity/v3/auth/tokens");
 
     // A v2-only Keystone.
     let server = MockServer::start(|req, _| {
         if req.method == "GET" && req.path == "/" {
-            return Reply::json(300, json!({"versions": {"values": [{"id": "v2.0", "status": "stable",
-                "links": [{"rel": "self", "href": "http://x/v2.0/"}]}]}}));
+            return Reply::json(
+                300,
+                json!({"versions": {"values": [{"id": "v2.0", "status": "stable",
+                "links": [{"rel": "self", "href": "http://x/v2.0/"}]}]}}),
+            );
         }
         Reply::status(404)
     });
     let mut o = password_options(&server, cache.path(), &logs);
     o.auth.auth_url = Some(server.base.clone());
-    let e = Client::new(o).list_services(&ServiceQuery::default()).unwrap_err();
-    assert!(matches!(e, Error::Unsupported { .. }) && e.to_string().contains("v2"), "{e}");
+    let e = Client::new(o)
+        .list_services(&ServiceQuery::default())
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Unsupported { .. }) && e.to_string().contains("v2"),
+        "{e}"
+    );
     let mut o = password_options(&server, cache.path(), &logs);
     o.auth.auth_url = Some(format!("{}/v2.0", server.base));
     let before = server.requests().len();
-    let e = Client::new(o).list_services(&ServiceQuery::default()).unwrap_err();
+    let e = Client::new(o)
+        .list_services(&ServiceQuery::default())
+        .unwrap_err();
     assert!(e.to_string().contains("v2, which is not supported"), "{e}");
-    assert_eq!(server.requests().len(), before, "no request for a /v2.0 auth_url");
+    assert_eq!(
+        server.requests().len(),
+        before,
+        "no request for a /v2.0 auth_url"
+    );
 }
 
 #[test]
 fn application_credential_and_direct_token() {
     let cloud = Cloud::new("2.104");
-    let server = MockServer::start(keystone_and_nova(cloud, |req, _| services_reply(req).unwrap_or_else(|| Reply::status(404))));
+    let server = MockServer::start(keystone_and_nova(cloud, |req, _| {
+        services_reply(req).unwrap_or_else(|| Reply::status(404))
+    }));
     let cache = TempDir::new("appcred");
     let p = AuthParams {
         auth_url: Some(format!("{}/identity/v3", server.base)),
@@ -210,25 +286,45 @@ fn application_credential_and_direct_token() {
     };
     let mut o = ConnectionOptions::from_params(p).unwrap();
     o.token_cache = TokenCacheMode::Dir(cache.path().to_path_buf());
-    Client::new(o).list_services(&ServiceQuery::default()).unwrap();
+    Client::new(o)
+        .list_services(&ServiceQuery::default())
+        .unwrap();
     let auth = server.requests()[0].json();
-    assert_eq!(auth["auth"]["identity"]["methods"][0], "application_credential");
-    assert_eq!(auth["auth"]["identity"]["application_credential"]["id"], "ac-id");
+    assert_eq!(
+        auth["auth"]["identity"]["methods"][0],
+        "application_credential"
+    );
+    assert_eq!(
+        auth["auth"]["identity"]["application_credential"]["id"],
+        "ac-id"
+    );
     assert!(auth["auth"].get("scope").is_none());
 
     // The lab's noauth mode: a token straight to an explicit endpoint.
     let server = MockServer::start(|req, _| {
         if req.path == "/v2.1/" {
-            return Reply::json(200, json!({"version": {"id": "v2.1", "version": "2.53", "min_version": "2.1"}}));
+            return Reply::json(
+                200,
+                json!({"version": {"id": "v2.1", "version": "2.53", "min_version": "2.1"}}),
+            );
         }
-        services_reply(&Recorded { path: req.path.replacen("/v2.1", "/compute/v2.1", 1), ..req.clone() })
-            .unwrap_or_else(|| Reply::status(404))
+        services_reply(&Recorded {
+            path: req.path.replacen("/v2.1", "/compute/v2.1", 1),
+            ..req.clone()
+        })
+        .unwrap_or_else(|| Reply::status(404))
     });
-    let mut p = AuthParams { token: Some("admin:admin".into()), ..Default::default() };
-    p.endpoint_overrides.insert("compute".into(), format!("{}/v2.1", server.base));
+    let mut p = AuthParams {
+        token: Some("admin:admin".into()),
+        ..Default::default()
+    };
+    p.endpoint_overrides
+        .insert("compute".into(), format!("{}/v2.1", server.base));
     let mut o = ConnectionOptions::from_params(p).unwrap();
     o.token_cache = TokenCacheMode::Disabled;
-    Client::new(o).list_services(&ServiceQuery::default()).unwrap();
+    Client::new(o)
+        .list_services(&ServiceQuery::default())
+        .unwrap();
     let r = server.requests();
     assert_eq!(r.len(), 2);
     assert_eq!(r[1].header("x-auth-token"), Some("admin:admin"));
@@ -242,7 +338,11 @@ fn servers_are_paginated() {
         if req.path_only() != "/compute/v2.1/servers/detail" {
             return Reply::status(404);
         }
-        let marker = req.path.split("marker=").nth(1).map(|m| m.split('&').next().unwrap_or("").to_owned());
+        let marker = req
+            .path
+            .split("marker=")
+            .nth(1)
+            .map(|m| m.split('&').next().unwrap_or("").to_owned());
         let (ids, next): (Vec<&str>, Option<&str>) = match marker.as_deref() {
             None => (vec!["s1", "s2"], Some("s2")),
             Some("s2") => (vec!["s3", "s4"], Some("s4")),
@@ -262,8 +362,16 @@ fn servers_are_paginated() {
     let logs = Logs::default();
     let c = Client::with_page_size(password_options(&server, cache.path(), &logs), 2);
     let s = c.list_servers_on_host("compute1").unwrap();
-    assert_eq!(s.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["s1", "s2", "s3", "s4", "s5"]);
-    let pages: Vec<_> = server.requests().into_iter().filter(|r| r.path_only() == "/compute/v2.1/servers/detail").map(|r| r.path).collect();
+    assert_eq!(
+        s.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["s1", "s2", "s3", "s4", "s5"]
+    );
+    let pages: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path_only() == "/compute/v2.1/servers/detail")
+        .map(|r| r.path)
+        .collect();
     assert_eq!(
         pages,
         [
@@ -277,37 +385,72 @@ fn servers_are_paginated() {
 #[test]
 fn images_and_migrations_are_paginated() {
     let cloud = Cloud::new("2.104");
-    let server = MockServer::start(keystone_and_nova(cloud, |req, _| {
-        match req.path_only() {
-            "/image/v2/images" => {
-                if req.path.contains("marker=i2") {
-                    Reply::json(200, json!({"images": [{"id": "i3", "tags": ["evacuable"], "evacuable": "true"}], "first": "/v2/images"}))
-                } else {
-                    Reply::json(200, json!({"images": [{"id": "i1", "tags": ["evacuable"]}, {"id": "i2", "tags": ["evacuable"]}],
-                        "next": "/v2/images?tag=evacuable&marker=i2", "first": "/v2/images"}))
-                }
+    let server = MockServer::start(keystone_and_nova(cloud, |req, _| match req.path_only() {
+        "/image/v2/images" => {
+            if req.path.contains("marker=i2") {
+                Reply::json(
+                    200,
+                    json!({"images": [{"id": "i3", "tags": ["evacuable"], "evacuable": "true"}], "first": "/v2/images"}),
+                )
+            } else {
+                Reply::json(
+                    200,
+                    json!({"images": [{"id": "i1", "tags": ["evacuable"]}, {"id": "i2", "tags": ["evacuable"]}],
+                        "next": "/v2/images?tag=evacuable&marker=i2", "first": "/v2/images"}),
+                )
             }
-            "/compute/v2.1/os-migrations" => {
-                if req.path.contains("marker=u1") {
-                    Reply::json(200, json!({"migrations": [{"id": 2, "uuid": "u2", "status": "done", "migration_type": "evacuation"}]}))
-                } else {
-                    Reply::json(200, json!({"migrations": [{"id": 1, "uuid": "u1", "status": "accepted", "migration_type": "evacuation"}],
-                        "migrations_links": [{"rel": "next", "href": "http://x/v2.1/os-migrations?limit=1&marker=u1"}]}))
-                }
-            }
-            _ => Reply::status(404),
         }
+        "/compute/v2.1/os-migrations" => {
+            if req.path.contains("marker=u1") {
+                Reply::json(
+                    200,
+                    json!({"migrations": [{"id": 2, "uuid": "u2", "status": "done", "migration_type": "evacuation"}]}),
+                )
+            } else {
+                Reply::json(
+                    200,
+                    json!({"migrations": [{"id": 1, "uuid": "u1", "status": "accepted", "migration_type": "evacuation"}],
+                        "migrations_links": [{"rel": "next", "href": "http://x/v2.1/os-migrations?limit=1&marker=u1"}]}),
+                )
+            }
+        }
+        _ => Reply::status(404),
     }));
     let cache = TempDir::new("pages2");
     let logs = Logs::default();
     let c = Client::with_page_size(password_options(&server, cache.path(), &logs), 1);
-    let imgs = c.list_images(&ImageQuery { tags: vec!["evacuable".into()], ..Default::default() }).unwrap();
-    assert_eq!(imgs.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["i1", "i2", "i3"]);
+    let imgs = c
+        .list_images(&ImageQuery {
+            tags: vec!["evacuable".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        imgs.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        ["i1", "i2", "i3"]
+    );
     assert_eq!(imgs[2].property("evacuable").as_deref(), Some("true"));
-    let paths: Vec<_> = server.requests().into_iter().filter(|r| r.path_only() == "/image/v2/images").map(|r| r.path).collect();
-    assert_eq!(paths, ["/image/v2/images?tag=evacuable", "/image/v2/images?tag=evacuable&marker=i2"]);
+    let paths: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path_only() == "/image/v2/images")
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/image/v2/images?tag=evacuable",
+            "/image/v2/images?tag=evacuable&marker=i2"
+        ]
+    );
     // Glance gets no microversion header.
-    assert!(server.requests().iter().filter(|r| r.path.starts_with("/image")).all(|r| r.header("openstack-api-version").is_none()));
+    assert!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/image"))
+            .all(|r| r.header("openstack-api-version").is_none())
+    );
     let q = MigrationQuery {
         source_compute: Some("compute1".into()),
         migration_type: Some("evacuation".into()),
@@ -316,7 +459,11 @@ fn images_and_migrations_are_paginated() {
     };
     let m = c.list_migrations(&q).unwrap();
     assert_eq!(m.len(), 2);
-    let first = server.requests().into_iter().find(|r| r.path_only() == "/compute/v2.1/os-migrations").unwrap();
+    let first = server
+        .requests()
+        .into_iter()
+        .find(|r| r.path_only() == "/compute/v2.1/os-migrations")
+        .unwrap();
     assert_eq!(
         first.path,
         "/compute/v2.1/os-migrations?source_compute=compute1&migration_type=evacuation&changes-since=2026-01-01T00%3A00%3A00Z&limit=1"
@@ -335,15 +482,33 @@ fn services_by_uuid_at_253_and_by_host_before() {
     let cache = TempDir::new("svc");
     let logs = Logs::default();
     let c = Client::new(password_options(&server, cache.path(), &logs));
-    c.force_down(&ServiceRef::compute("compute1"), true).unwrap();
-    c.disable_service(&ServiceRef::compute("compute1"), Some("fenced by pacemaker")).unwrap();
-    let known = ServiceRef { id: Some("e81d66a4-ddd3-4aba-8a84-171d1cb4d339".into()), ..ServiceRef::compute("compute1") };
+    c.force_down(&ServiceRef::compute("compute1"), true)
+        .unwrap();
+    c.disable_service(
+        &ServiceRef::compute("compute1"),
+        Some("fenced by pacemaker"),
+    )
+    .unwrap();
+    let known = ServiceRef {
+        id: Some("e81d66a4-ddd3-4aba-8a84-171d1cb4d339".into()),
+        ..ServiceRef::compute("compute1")
+    };
     c.enable_service(&known).unwrap();
-    let puts: Vec<_> = server.requests().into_iter().filter(|r| r.method == "PUT").collect();
+    let puts: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT")
+        .collect();
     assert_eq!(puts.len(), 3);
-    assert!(puts.iter().all(|p| p.path == "/compute/v2.1/os-services/e81d66a4-ddd3-4aba-8a84-171d1cb4d339"));
+    assert!(
+        puts.iter()
+            .all(|p| p.path == "/compute/v2.1/os-services/e81d66a4-ddd3-4aba-8a84-171d1cb4d339")
+    );
     assert_eq!(puts[0].json(), json!({"forced_down": true}));
-    assert_eq!(puts[1].json(), json!({"status": "disabled", "disabled_reason": "fenced by pacemaker"}));
+    assert_eq!(
+        puts[1].json(),
+        json!({"status": "disabled", "disabled_reason": "fenced by pacemaker"})
+    );
     assert_eq!(puts[2].json(), json!({"status": "enabled"}));
     // The id was looked up twice (the third call had it).
     assert_eq!(server.count("GET", "/compute/v2.1/os-services"), 2);
@@ -351,27 +516,51 @@ fn services_by_uuid_at_253_and_by_host_before() {
     let cloud = Cloud::new("2.40");
     let server = MockServer::start(keystone_and_nova(cloud, |req, _| {
         if req.method == "PUT" {
-            return Reply::json(200, json!({"service": {"host": "compute1", "binary": "nova-compute", "forced_down": true}}));
+            return Reply::json(
+                200,
+                json!({"service": {"host": "compute1", "binary": "nova-compute", "forced_down": true}}),
+            );
         }
         Reply::status(404)
     }));
     let cache = TempDir::new("svc-legacy");
     let c = Client::new(password_options(&server, cache.path(), &logs));
-    c.force_down(&ServiceRef::compute("compute1"), true).unwrap();
-    c.disable_service(&ServiceRef::compute("compute1"), Some("r")).unwrap();
-    c.enable_service(&ServiceRef { id: Some("7".into()), ..ServiceRef::compute("compute1") }).unwrap();
-    let puts: Vec<_> = server.requests().into_iter().filter(|r| r.method == "PUT").collect();
+    c.force_down(&ServiceRef::compute("compute1"), true)
+        .unwrap();
+    c.disable_service(&ServiceRef::compute("compute1"), Some("r"))
+        .unwrap();
+    c.enable_service(&ServiceRef {
+        id: Some("7".into()),
+        ..ServiceRef::compute("compute1")
+    })
+    .unwrap();
+    let puts: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT")
+        .collect();
     assert_eq!(puts[0].path, "/compute/v2.1/os-services/force-down");
-    assert_eq!(puts[0].json(), json!({"host": "compute1", "binary": "nova-compute", "forced_down": true}));
-    assert_eq!(puts[0].header("openstack-api-version"), Some("compute 2.40"));
+    assert_eq!(
+        puts[0].json(),
+        json!({"host": "compute1", "binary": "nova-compute", "forced_down": true})
+    );
+    assert_eq!(
+        puts[0].header("openstack-api-version"),
+        Some("compute 2.40")
+    );
     assert_eq!(puts[1].path, "/compute/v2.1/os-services/disable-log-reason");
-    assert_eq!(puts[1].json(), json!({"host": "compute1", "binary": "nova-compute", "disabled_reason": "r"}));
+    assert_eq!(
+        puts[1].json(),
+        json!({"host": "compute1", "binary": "nova-compute", "disabled_reason": "r"})
+    );
     assert_eq!(puts[2].path, "/compute/v2.1/os-services/enable");
 
     let cloud = Cloud::new("2.10");
     let server = MockServer::start(keystone_and_nova(cloud, |_, _| Reply::status(404)));
     let cache = TempDir::new("svc-old");
-    let e = Client::new(password_options(&server, cache.path(), &logs)).force_down(&ServiceRef::compute("c"), true).unwrap_err();
+    let e = Client::new(password_options(&server, cache.path(), &logs))
+        .force_down(&ServiceRef::compute("c"), true)
+        .unwrap_err();
     assert!(matches!(e, Error::Unsupported { .. }), "{e}");
 }
 
@@ -389,7 +578,11 @@ fn evacuate_with(max: &str, req: &EvacuateRequest) -> (Result<EvacuateOutcome>, 
     let cache = TempDir::new("evac");
     let logs = Logs::default();
     let r = Client::new(password_options(&server, cache.path(), &logs)).evacuate("srv1", req);
-    let actions = server.requests().into_iter().filter(|r| r.path.ends_with("/action")).collect();
+    let actions = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/action"))
+        .collect();
     assert!(!logs.all().contains("generated-pass"));
     (r, actions)
 }
@@ -401,7 +594,10 @@ fn evacuate_body_follows_microversion() {
     assert_eq!(a[0].json(), json!({"evacuate": {}}));
     assert_eq!(a[0].header("openstack-api-version"), Some("compute 2.94"));
 
-    let req = EvacuateRequest { stop_after: true, ..Default::default() };
+    let req = EvacuateRequest {
+        stop_after: true,
+        ..Default::default()
+    };
     let (r, a) = evacuate_with("2.104", &req);
     assert_eq!(r.unwrap().microversion, Microversion::new(2, 95));
     assert_eq!(a[0].header("openstack-api-version"), Some("compute 2.95"));
@@ -409,28 +605,47 @@ fn evacuate_body_follows_microversion() {
     assert!(matches!(r, Err(Error::Unsupported { .. })));
     assert!(a.is_empty());
 
-    let req = EvacuateRequest { host: Some("compute2".into()), force: true, ..Default::default() };
+    let req = EvacuateRequest {
+        host: Some("compute2".into()),
+        force: true,
+        ..Default::default()
+    };
     let (r, a) = evacuate_with("2.104", &req);
     assert_eq!(r.unwrap().microversion, Microversion::new(2, 67));
-    assert_eq!(a[0].json(), json!({"evacuate": {"host": "compute2", "force": true}}));
+    assert_eq!(
+        a[0].json(),
+        json!({"evacuate": {"host": "compute2", "force": true}})
+    );
     let (_, a) = evacuate_with("2.20", &req);
     assert_eq!(a[0].json(), json!({"evacuate": {"host": "compute2"}}));
 
-    let req = EvacuateRequest { host: Some("compute2".into()), ..Default::default() };
+    let req = EvacuateRequest {
+        host: Some("compute2".into()),
+        ..Default::default()
+    };
     let (_, a) = evacuate_with("2.50", &req);
     assert_eq!(a[0].json(), json!({"evacuate": {"host": "compute2"}}));
 
-    let req = EvacuateRequest { on_shared_storage: Some(true), ..Default::default() };
+    let req = EvacuateRequest {
+        on_shared_storage: Some(true),
+        ..Default::default()
+    };
     let (r, a) = evacuate_with("2.12", &req);
     assert_eq!(a[0].json(), json!({"evacuate": {"onSharedStorage": true}}));
     let out = r.unwrap();
-    assert_eq!(out.admin_pass.as_ref().map(Secret::expose), Some("generated-pass"));
+    assert_eq!(
+        out.admin_pass.as_ref().map(Secret::expose),
+        Some("generated-pass")
+    );
     assert!(!format!("{out:?}").contains("generated-pass"));
 }
 
 #[test]
 fn lock_with_reason_from_273() {
-    for (max, body) in [("2.104", json!({"lock": {"locked_reason": "evacuating"}})), ("2.60", json!({"lock": null}))] {
+    for (max, body) in [
+        ("2.104", json!({"lock": {"locked_reason": "evacuating"}})),
+        ("2.60", json!({"lock": null})),
+    ] {
         let cloud = Cloud::new(max);
         let server = MockServer::start(keystone_and_nova(cloud, |_, _| Reply::status(202)));
         let cache = TempDir::new("lock");
@@ -438,8 +653,20 @@ fn lock_with_reason_from_273() {
         c.lock_server("srv1", Some("evacuating")).unwrap();
         c.unlock_server("srv1").unwrap();
         c.reset_state("srv1", ResetState::Error).unwrap();
-        let a: Vec<_> = server.requests().into_iter().filter(|r| r.path.ends_with("/action")).map(|r| r.json()).collect();
-        assert_eq!(a, [body, json!({"unlock": null}), json!({"os-resetState": {"state": "error"}})]);
+        let a: Vec<_> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/action"))
+            .map(|r| r.json())
+            .collect();
+        assert_eq!(
+            a,
+            [
+                body,
+                json!({"unlock": null}),
+                json!({"os-resetState": {"state": "error"}})
+            ]
+        );
     }
 }
 
@@ -447,31 +674,62 @@ fn lock_with_reason_from_273() {
 fn other_reads() {
     let cloud = Cloud::new("2.104");
     let server = MockServer::start(keystone_and_nova(cloud, |req, _| match req.path.as_str() {
-        "/compute/v2.1/servers/srv1" => Reply::json(200, json!({"server": {"id": "srv1", "status": "ACTIVE", "flavor": {"original_name": "m1", "extra_specs": {"evacuable": "true"}}}})),
-        "/compute/v2.1/servers/srv1/metadata" => Reply::json(200, json!({"metadata": {"evacuable": "true"}})),
+        "/compute/v2.1/servers/srv1" => Reply::json(
+            200,
+            json!({"server": {"id": "srv1", "status": "ACTIVE", "flavor": {"original_name": "m1", "extra_specs": {"evacuable": "true"}}}}),
+        ),
+        "/compute/v2.1/servers/srv1/metadata" => {
+            Reply::json(200, json!({"metadata": {"evacuable": "true"}}))
+        }
         "/compute/v2.1/servers/srv1/tags" => Reply::json(200, json!({"tags": ["evacuable"]})),
-        "/compute/v2.1/servers/srv1/os-instance-actions" => Reply::json(200, json!({"instanceActions": [{"action": "evacuate", "request_id": "req-1"}]})),
-        "/compute/v2.1/flavors/detail?is_public=None&limit=1000" => Reply::json(200, json!({"flavors": [{"id": "1", "name": "m1", "vcpus": 1, "ram": 512, "disk": 1}]})),
-        "/compute/v2.1/flavors/1/os-extra_specs" => Reply::json(200, json!({"extra_specs": {"evacuable": "true"}})),
-        "/compute/v2.1/os-aggregates" => Reply::json(200, json!({"aggregates": [{"id": 1, "name": "ha", "hosts": ["compute1"], "metadata": {"evacuable": "true"}}]})),
-        "/compute/v2.1/os-hypervisors/detail?limit=1000" => Reply::json(200, json!({"hypervisors": [{"id": "h1", "hypervisor_hostname": "compute1.example", "state": "up", "status": "enabled"}]})),
-        "/compute/v2.1/servers/missing" => Reply::json(404, json!({"itemNotFound": {"code": 404, "message": "Instance missing could not be found."}})),
+        "/compute/v2.1/servers/srv1/os-instance-actions" => Reply::json(
+            200,
+            json!({"instanceActions": [{"action": "evacuate", "request_id": "req-1"}]}),
+        ),
+        "/compute/v2.1/flavors/detail?is_public=None&limit=1000" => Reply::json(
+            200,
+            json!({"flavors": [{"id": "1", "name": "m1", "vcpus": 1, "ram": 512, "disk": 1}]}),
+        ),
+        "/compute/v2.1/flavors/1/os-extra_specs" => {
+            Reply::json(200, json!({"extra_specs": {"evacuable": "true"}}))
+        }
+        "/compute/v2.1/os-aggregates" => Reply::json(
+            200,
+            json!({"aggregates": [{"id": 1, "name": "ha", "hosts": ["compute1"], "metadata": {"evacuable": "true"}}]}),
+        ),
+        "/compute/v2.1/os-hypervisors/detail?limit=1000" => Reply::json(
+            200,
+            json!({"hypervisors": [{"id": "h1", "hypervisor_hostname": "compute1.example", "state": "up", "status": "enabled"}]}),
+        ),
+        "/compute/v2.1/servers/missing" => Reply::json(
+            404,
+            json!({"itemNotFound": {"code": 404, "message": "Instance missing could not be found."}}),
+        ),
         _ => Reply::status(404),
     }));
     let cache = TempDir::new("reads");
     let c = Client::new(password_options(&server, cache.path(), &Logs::default()));
-    assert_eq!(c.get_server("srv1").unwrap().flavor.extra_specs.unwrap()["evacuable"], "true");
+    assert_eq!(
+        c.get_server("srv1").unwrap().flavor.extra_specs.unwrap()["evacuable"],
+        "true"
+    );
     assert_eq!(c.server_metadata("srv1").unwrap()["evacuable"], "true");
     assert_eq!(c.server_tags("srv1").unwrap(), ["evacuable"]);
     assert_eq!(c.server_actions("srv1").unwrap()[0].action, "evacuate");
     assert_eq!(c.list_flavors().unwrap()[0].name, "m1");
     assert_eq!(c.flavor_extra_specs("1").unwrap()["evacuable"], "true");
     assert_eq!(c.list_aggregates().unwrap()[0].hosts, ["compute1"]);
-    assert_eq!(c.list_hypervisors().unwrap()[0].hypervisor_hostname, "compute1.example");
+    assert_eq!(
+        c.list_hypervisors().unwrap()[0].hypervisor_hostname,
+        "compute1.example"
+    );
     assert_eq!(c.api_versions().unwrap().max, Microversion::new(2, 104));
     let e = c.get_server("missing").unwrap_err();
     assert!(e.is_not_found());
-    assert_eq!(e.service_message(), Some("Instance missing could not be found."));
+    assert_eq!(
+        e.service_message(),
+        Some("Instance missing could not be found.")
+    );
     // Usable as a trait object.
     let api: Arc<dyn ComputeApi> = Arc::new(c);
     assert_eq!(api.get_server("srv1").unwrap().id, "srv1");
@@ -497,7 +755,10 @@ fn retries_5xx_and_honours_retry_after() {
     let c = Client::new(password_options(&server, cache.path(), &logs));
     let t = Instant::now();
     c.list_services(&ServiceQuery::default()).unwrap();
-    assert!(t.elapsed() >= Duration::from_secs(1), "Retry-After honoured");
+    assert!(
+        t.elapsed() >= Duration::from_secs(1),
+        "Retry-After honoured"
+    );
     assert_eq!(n.load(Ordering::SeqCst), 3);
     assert!(logs.all().contains("retrying"), "{}", logs.all());
 }
@@ -506,24 +767,50 @@ fn retries_5xx_and_honours_retry_after() {
 fn deadline_bounds_retries_and_slow_answers() {
     let cloud = Cloud::new("2.104");
     let server = MockServer::start(keystone_and_nova(cloud, |req, _| match req.path_only() {
-        "/compute/v2.1/os-services" => Reply::json(500, json!({"computeFault": {"code": 500, "message": "boom"}})),
-        "/compute/v2.1/os-aggregates" => Reply::json(200, json!({"aggregates": []})).delayed(Duration::from_secs(3)),
+        "/compute/v2.1/os-services" => Reply::json(
+            500,
+            json!({"computeFault": {"code": 500, "message": "boom"}}),
+        ),
+        "/compute/v2.1/os-aggregates" => {
+            Reply::json(200, json!({"aggregates": []})).delayed(Duration::from_secs(3))
+        }
         _ => Reply::status(404),
     }));
     let cache = TempDir::new("deadline");
     let logs = Logs::default();
     let mut o = password_options(&server, cache.path(), &logs);
-    o.retry = RetryPolicy { max_attempts: 100, initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_millis(200) };
+    o.retry = RetryPolicy {
+        max_attempts: 100,
+        initial_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(200),
+    };
     let c = Client::new(o);
     c.api_versions().unwrap();
     let t = Instant::now();
-    let e = c.with_deadline(Deadline::after(Duration::from_millis(800))).list_services(&ServiceQuery::default()).unwrap_err();
-    assert!(t.elapsed() < Duration::from_millis(900), "{:?}", t.elapsed());
-    assert!(matches!(&e, Error::ServerError { status: 500, message, .. } if message == "boom"), "{e}");
+    let e = c
+        .with_deadline(Deadline::after(Duration::from_millis(800)))
+        .list_services(&ServiceQuery::default())
+        .unwrap_err();
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        matches!(&e, Error::ServerError { status: 500, message, .. } if message == "boom"),
+        "{e}"
+    );
     let t = Instant::now();
-    let e = c.with_deadline(Deadline::after(Duration::from_millis(500))).list_aggregates().unwrap_err();
+    let e = c
+        .with_deadline(Deadline::after(Duration::from_millis(500)))
+        .list_aggregates()
+        .unwrap_err();
     assert!(matches!(e, Error::Timeout { .. }), "{e}");
-    assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -531,7 +818,11 @@ fn evacuate_is_never_blindly_repeated() {
     // The connection drops after the POST was received.
     let cloud = Cloud::new("2.104");
     let server = MockServer::start(keystone_and_nova(cloud, |req, _| {
-        if req.path.ends_with("/action") { Reply::hang_up() } else { Reply::status(404) }
+        if req.path.ends_with("/action") {
+            Reply::hang_up()
+        } else {
+            Reply::status(404)
+        }
     }));
     let cache = TempDir::new("unknown");
     let c = Client::new(password_options(&server, cache.path(), &Logs::default()));
@@ -542,7 +833,11 @@ fn evacuate_is_never_blindly_repeated() {
     // Timed out after sending.
     let cloud = Cloud::new("2.104");
     let server = MockServer::start(keystone_and_nova(cloud, |req, _| {
-        if req.path.ends_with("/action") { Reply::status(200).delayed(Duration::from_secs(2)) } else { Reply::status(404) }
+        if req.path.ends_with("/action") {
+            Reply::status(200).delayed(Duration::from_secs(2))
+        } else {
+            Reply::status(404)
+        }
     }));
     let cache = TempDir::new("unknown2");
     let mut o = password_options(&server, cache.path(), &Logs::default());
@@ -558,7 +853,11 @@ fn evacuate_is_never_blindly_repeated() {
     let n2 = n.clone();
     let server = MockServer::start(keystone_and_nova(cloud, move |req, _| {
         if req.path.ends_with("/action") {
-            return if n2.fetch_add(1, Ordering::SeqCst) == 0 { Reply::status(503) } else { Reply::status(200) };
+            return if n2.fetch_add(1, Ordering::SeqCst) == 0 {
+                Reply::status(503)
+            } else {
+                Reply::status(200)
+            };
         }
         Reply::status(404)
     }));
@@ -571,14 +870,20 @@ fn evacuate_is_never_blindly_repeated() {
     let cloud = Cloud::new("2.104");
     let server = MockServer::start(keystone_and_nova(cloud, |req, _| {
         if req.path.ends_with("/action") {
-            return Reply::json(400, json!({"badRequest": {"code": 400, "message": "Compute service of compute3 is still in use."}}));
+            return Reply::json(
+                400,
+                json!({"badRequest": {"code": 400, "message": "Compute service of compute3 is still in use."}}),
+            );
         }
         Reply::status(404)
     }));
     let cache = TempDir::new("unknown4");
     let c = Client::new(password_options(&server, cache.path(), &Logs::default()));
     let e = c.evacuate("srv1", &EvacuateRequest::default()).unwrap_err();
-    assert!(matches!(&e, Error::BadRequest { message, .. } if message.contains("still in use")), "{e}");
+    assert!(
+        matches!(&e, Error::BadRequest { message, .. } if message.contains("still in use")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -587,14 +892,24 @@ fn connection_refused_is_retried_then_reported() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     drop(l);
-    let mut p = AuthParams { token: Some("t".into()), ..Default::default() };
-    p.endpoint_overrides.insert("compute".into(), format!("http://127.0.0.1:{port}/v2.1"));
+    let mut p = AuthParams {
+        token: Some("t".into()),
+        ..Default::default()
+    };
+    p.endpoint_overrides
+        .insert("compute".into(), format!("http://127.0.0.1:{port}/v2.1"));
     let mut o = ConnectionOptions::from_params(p).unwrap();
     o.token_cache = TokenCacheMode::Disabled;
-    o.retry = RetryPolicy { max_attempts: 3, initial_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(20) };
+    o.retry = RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(20),
+    };
     let logs = Logs::default();
     o.logger = LogSink::new(logs.logger());
-    let e = Client::new(o).evacuate("x", &EvacuateRequest::default()).unwrap_err();
+    let e = Client::new(o)
+        .evacuate("x", &EvacuateRequest::default())
+        .unwrap_err();
     assert!(matches!(e, Error::Connection { .. }), "{e}");
     assert_eq!(logs.all().matches("retrying").count(), 2, "{}", logs.all());
 }
@@ -605,7 +920,8 @@ fn preissued_token_is_validated_then_reused() {
     let server = MockServer::start(keystone_and_nova(cloud, |req, base| {
         if req.method == "GET" && req.path == "/identity/v3/auth/tokens" {
             assert_eq!(req.header("x-subject-token"), Some("pre-issued"));
-            return Reply::json(200, token_body(base, "2999-01-01T00:00:00Z")).header("X-Subject-Token", "pre-issued");
+            return Reply::json(200, token_body(base, "2999-01-01T00:00:00Z"))
+                .header("X-Subject-Token", "pre-issued");
         }
         services_reply(req).unwrap_or_else(|| Reply::status(404))
     }));
@@ -618,7 +934,9 @@ fn preissued_token_is_validated_then_reused() {
     };
     let mut o = ConnectionOptions::from_params(p).unwrap();
     o.token_cache = TokenCacheMode::Dir(cache.path().to_path_buf());
-    Client::new(o).list_services(&ServiceQuery::default()).unwrap();
+    Client::new(o)
+        .list_services(&ServiceQuery::default())
+        .unwrap();
     let r = server.requests();
     assert_eq!(r[0].method, "GET");
     assert_eq!(r.last().unwrap().header("x-auth-token"), Some("pre-issued"));
@@ -638,7 +956,10 @@ fn threads_share_one_session_and_pool() {
     let api: &dyn ComputeApi = &c;
     std::thread::scope(|s| {
         for i in 0..8 {
-            s.spawn(move || api.evacuate(&format!("srv{i}"), &EvacuateRequest::default()).unwrap());
+            s.spawn(move || {
+                api.evacuate(&format!("srv{i}"), &EvacuateRequest::default())
+                    .unwrap()
+            });
         }
     });
     assert_eq!(cloud.tokens_issued.load(Ordering::SeqCst), 1);

@@ -25,7 +25,9 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
@@ -48,13 +50,28 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, body: serde_json::Value) -> Reply {
-        Reply { status, headers: vec![], body: body.to_string(), delay: None, hang_up: false }
+        Reply {
+            status,
+            headers: vec![],
+            body: body.to_string(),
+            delay: None,
+            hang_up: false,
+        }
     }
     pub fn status(status: u16) -> Reply {
-        Reply { status, headers: vec![], body: String::new(), delay: None, hang_up: false }
+        Reply {
+            status,
+            headers: vec![],
+            body: String::new(),
+            delay: None,
+            hang_up: false,
+        }
     }
     pub fn hang_up() -> Reply {
-        Reply { hang_up: true, ..Reply::status(0) }
+        Reply {
+            hang_up: true,
+            ..Reply::status(0)
+        }
     }
     pub fn header(mut self, k: &str, v: &str) -> Reply {
         self.headers.push((k.to_owned(), v.to_owned()));
@@ -93,13 +110,22 @@ impl MockServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let host = if tls.is_some() { "localhost" } else { "127.0.0.1" };
+        let host = if tls.is_some() {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
         let base = format!("{scheme}://{host}:{}", addr.port());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         {
-            let (requests, connections, stop, base) = (requests.clone(), connections.clone(), stop.clone(), base.clone());
+            let (requests, connections, stop, base) = (
+                requests.clone(),
+                connections.clone(),
+                stop.clone(),
+                base.clone(),
+            );
             std::thread::spawn(move || {
                 for conn in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
@@ -107,7 +133,8 @@ impl MockServer {
                     }
                     let Ok(conn) = conn else { continue };
                     connections.fetch_add(1, Ordering::SeqCst);
-                    let (handler, requests, base, tls) = (handler.clone(), requests.clone(), base.clone(), tls.clone());
+                    let (handler, requests, base, tls) =
+                        (handler.clone(), requests.clone(), base.clone(), tls.clone());
                     std::thread::spawn(move || {
                         let _ = conn.set_read_timeout(Some(Duration::from_secs(20)));
                         match tls {
@@ -116,7 +143,9 @@ impl MockServer {
                                 serve(BufReader::new(conn), w, &*handler, &requests, &base);
                             }
                             Some(cfg) => {
-                                let Ok(sc) = rustls::ServerConnection::new(cfg) else { return };
+                                let Ok(sc) = rustls::ServerConnection::new(cfg) else {
+                                    return;
+                                };
                                 let stream = rustls::StreamOwned::new(sc, conn);
                                 let stream = Arc::new(Mutex::new(stream));
                                 serve_tls(stream, &*handler, &requests, &base);
@@ -126,7 +155,13 @@ impl MockServer {
                 }
             });
         }
-        MockServer { base, requests, connections, stop, addr }
+        MockServer {
+            base,
+            requests,
+            connections,
+            stop,
+            addr,
+        }
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -134,7 +169,10 @@ impl MockServer {
     }
 
     pub fn count(&self, method: &str, path_prefix: &str) -> usize {
-        self.requests().iter().filter(|r| r.method == method && r.path.starts_with(path_prefix)).count()
+        self.requests()
+            .iter()
+            .filter(|r| r.method == method && r.path.starts_with(path_prefix))
+            .count()
     }
 }
 
@@ -167,10 +205,18 @@ fn read_request(r: &mut impl BufRead) -> Option<Recorded> {
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
         }
     }
-    let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0; len];
     r.read_exact(&mut body).ok()?;
-    Some(Recorded { method, path, headers, body: String::from_utf8_lossy(&body).into_owned() })
+    Some(Recorded {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
 
 fn render(reply: &Reply) -> Vec<u8> {
@@ -183,7 +229,11 @@ fn render(reply: &Reply) -> Vec<u8> {
         404 => "Not Found",
         _ => "Status",
     };
-    let mut out = format!("HTTP/1.1 {} {reason}\r\nContent-Length: {}\r\n", reply.status, reply.body.len());
+    let mut out = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Length: {}\r\n",
+        reply.status,
+        reply.body.len()
+    );
     if !reply.body.is_empty() {
         out.push_str("Content-Type: application/json\r\n");
     }
@@ -195,7 +245,13 @@ fn render(reply: &Reply) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn serve(mut r: BufReader<TcpStream>, mut w: TcpStream, handler: &Handler, log: &Mutex<Vec<Recorded>>, base: &str) {
+fn serve(
+    mut r: BufReader<TcpStream>,
+    mut w: TcpStream,
+    handler: &Handler,
+    log: &Mutex<Vec<Recorded>>,
+    base: &str,
+) {
     while let Some(req) = read_request(&mut r) {
         log.lock().unwrap().push(req.clone());
         let reply = handler(&req, base);
@@ -273,7 +329,11 @@ pub struct Cloud {
 
 impl Cloud {
     pub fn new(max_version: &str) -> Arc<Cloud> {
-        Arc::new(Cloud { max_version: max_version.into(), expires_at: "2999-01-01T00:00:00.000000Z".into(), tokens_issued: AtomicU32::new(0) })
+        Arc::new(Cloud {
+            max_version: max_version.into(),
+            expires_at: "2999-01-01T00:00:00.000000Z".into(),
+            tokens_issued: AtomicU32::new(0),
+        })
     }
 }
 
@@ -287,7 +347,8 @@ pub fn keystone_and_nova(
     move |req, base| {
         if req.method == "POST" && req.path == "/identity/v3/auth/tokens" {
             let n = cloud.tokens_issued.fetch_add(1, Ordering::SeqCst) + 1;
-            return Reply::json(201, token_body(base, &cloud.expires_at)).header("X-Subject-Token", &format!("tok-{n}"));
+            return Reply::json(201, token_body(base, &cloud.expires_at))
+                .header("X-Subject-Token", &format!("tok-{n}"));
         }
         if req.method == "GET" && req.path == "/compute/v2.1/" {
             return Reply::json(
@@ -302,16 +363,16 @@ pub fn keystone_and_nova(
 
 pub fn token_body(base: &str, expires_at: &str) -> serde_json::Value {
     serde_json::json!({"token": {
-        "methods": ["password"], "expires_at": expires_at, "issued_at": "2026-01-01T00:00:00.000000Z",
-        "project": {"id": "p-admin", "name": "admin", "domain": {"id": "default", "name": "Default"}},
-        "user": {"id": "u-admin", "name": "admin", "domain": {"id": "default", "name": "Default"}},
-        "catalog": [
-            {"type": "compute", "name": "nova", "id": "c", "endpoints": [
-                {"interface": "public", "region": "RegionOne", "region_id": "RegionOne", "url": format!("{base}/public-is-wrong/v2.1"), "id": "1"},
-                {"interface": "internal", "region": "RegionOne", "region_id": "RegionOne", "url": format!("{base}/compute/v2.1"), "id": "2"}]},
-            {"type": "image", "name": "glance", "id": "i", "endpoints": [
-                {"interface": "internal", "region": "RegionOne", "region_id": "RegionOne", "url": format!("{base}/image"), "id": "3"}]}
-        ]}})
+    "methods": ["password"], "expires_at": expires_at, "issued_at": "2026-01-01T00:00:00.000000Z",
+    "project": {"id": "p-admin", "name": "admin", "domain": {"id": "default", "name": "Default"}},
+    "user": {"id": "u-admin", "name": "admin", "domain": {"id": "default", "name": "Default"}},
+    "catalog": [
+        {"type": "compute", "name": "nova", "id": "c", "endpoints": [
+            {"interface": "public", "region": "RegionOne", "region_id": "RegionOne", "url": format!("{base}/public-is-wrong/v2.1"), "id": "1"},
+            {"interface": "internal", "region": "RegionOne", "region_id": "RegionOne", "url": format!("{base}/compute/v2.1"), "id": "2"}]},
+        {"type": "image", "name": "glance", "id": "i", "endpoints": [
+            {"interface": "internal", "region": "RegionOne", "region_id": "RegionOne", "url": format!("{base}/image"), "id": "3"}]}
+    ]}})
 }
 
 /// Collects log lines.
@@ -321,7 +382,9 @@ pub struct Logs(pub Arc<Mutex<Vec<String>>>);
 impl Logs {
     pub fn logger(&self) -> Arc<dyn iha_openstack::Logger> {
         let l = self.0.clone();
-        Arc::new(move |level: iha_openstack::Level, m: &str| l.lock().unwrap().push(format!("{level:?} {m}")))
+        Arc::new(move |level: iha_openstack::Level, m: &str| {
+            l.lock().unwrap().push(format!("{level:?} {m}"))
+        })
     }
     pub fn all(&self) -> String {
         self.0.lock().unwrap().join("\n")
@@ -329,7 +392,11 @@ impl Logs {
 }
 
 /// Options for a password login against `server`, with a private cache dir.
-pub fn password_options(server: &MockServer, cache: &Path, logs: &Logs) -> iha_openstack::ConnectionOptions {
+pub fn password_options(
+    server: &MockServer,
+    cache: &Path,
+    logs: &Logs,
+) -> iha_openstack::ConnectionOptions {
     let p = iha_openstack::AuthParams {
         auth_url: Some(format!("{}/identity/v3/", server.base)),
         username: Some("admin".into()),
