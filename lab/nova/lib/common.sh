@@ -23,8 +23,11 @@ since() { echo "$(date +%s.%N) - ${1:-$T0}" | bc | xargs printf '%.1f'; }
 ts() { printf '[%6ss] %s\n' "$(since)" "$*"; }
 die() { echo "ERROR: $*" >&2; exit 1; }
 
-# configured compute hosts, one per line (written by `up`)
+# configured compute hosts, one per line (written by `up`); the external ones
+# (run by someone else, e.g. a Pacemaker lab node, via `compute run`)
 hosts() { cat "$ETC/hosts" 2>/dev/null; }
+external_hosts() { cat "$ETC/external" 2>/dev/null; }
+is_external() { grep -qxF "$1" "$ETC/external" 2>/dev/null; }
 
 # file-name-safe service name of a compute host (the PID file is compute@HOST)
 csvc() { echo "compute@$1"; }
@@ -46,7 +49,8 @@ start_bg() { # name cmd...
       pre+=(--)
     fi
   fi
-  setsid "${pre[@]}" "$@" >>"$LOG/$name.log" 2>&1 </dev/null &
+  # 9>&-: never hand the per-host lock of `compute` down to the daemon
+  setsid "${pre[@]}" "$@" >>"$LOG/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/$name.pid"
   ts "started $name pid $!"
 }
@@ -58,11 +62,13 @@ signal_group() { # name SIG
   pid=$(cat "$f")
   kill "-$2" -- "-$pid" 2>/dev/null || kill "-$2" "$pid" 2>/dev/null || true
 }
-group_gone() { # name
+group_gone() { # name: no live (non-zombie) process left in its group/PID
   local pid
   [ -s "$RUN/$1.pid" ] || return 0
   pid=$(cat "$RUN/$1.pid")
-  ! kill -0 -- "-$pid" 2>/dev/null && ! kill -0 "$pid" 2>/dev/null
+  # a killed daemon is re-parented to PID 1, which may reap it late: zombies
+  # count as gone
+  ! ps -o stat= -p "$pid" -g "$pid" 2>/dev/null | grep -qv '^Z'
 }
 
 # Stop the given services: SIGTERM all at once, wait up to GRACE seconds,
@@ -118,6 +124,6 @@ start_compute() { # host
   local h=$1
   [ -f "$ETC/nova/nova.conf" ] || die "lab not configured: run $LAB/up first"
   [ -f "$ETC/nova/$(csvc "$h").conf" ] || compute_conf "$h"
-  start_bg "$(csvc "$h")" "$VENV/bin/nova-compute" --config-file "$ETC/nova/nova.conf" \
+  start_bg "$(csvc "$h")" "$VENV/bin/nova-compute" --config-file "$ETC/nova/nova-compute.conf" \
     --config-file "$ETC/nova/$(csvc "$h").conf"
 }

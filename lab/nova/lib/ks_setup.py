@@ -102,7 +102,7 @@ def wait_computes(hosts, timeout=180):
                     return
         except Exception as e:  # noqa
             print('waiting: %r' % e)
-        time.sleep(2)
+        time.sleep(1)
     sys.exit('computes did not come up')
 
 
