@@ -340,6 +340,29 @@ impl Client {
         Ok(fill_project(&url, s.project_id.as_deref()))
     }
 
+    /// The endpoint of `service_type` in `s`. A catalog loaded from the
+    /// cache that lacks it may predate the service's registration: then the
+    /// cache is dropped and a fresh token (and catalog) is fetched once.
+    fn session_endpoint(
+        &self,
+        s: Arc<Session>,
+        service_type: &str,
+    ) -> Result<(Arc<Session>, String)> {
+        match self.endpoint(&s, service_type) {
+            Ok(e) => Ok((s, e)),
+            Err(e) if s.issued_here || !s.reauthable => Err(e),
+            Err(_) => {
+                self.log().info(|| {
+                    format!("cached catalog has no {service_type} endpoint, re-authenticating")
+                });
+                self.invalidate(&s);
+                let fresh = self.session()?;
+                let e = self.endpoint(&fresh, service_type)?;
+                Ok((fresh, e))
+            }
+        }
+    }
+
     /// The compute version range, discovered once per cached session.
     fn versions(&self) -> Result<VersionRange> {
         let cached = |s: &Session, url: &str| {
@@ -350,7 +373,8 @@ impl Client {
         };
         {
             let s = self.session()?;
-            if let Some(r) = cached(&s, &version_url(&self.endpoint(&s, "compute")?)) {
+            let (s, endpoint) = self.session_endpoint(s, "compute")?;
+            if let Some(r) = cached(&s, &version_url(&endpoint)) {
                 return Ok(r);
             }
         }
@@ -362,7 +386,8 @@ impl Client {
         let mut reauthed = false;
         let (url, r) = loop {
             let s = self.session()?;
-            let url = version_url(&self.endpoint(&s, "compute")?);
+            let (s, endpoint) = self.session_endpoint(s, "compute")?;
+            let url = version_url(&endpoint);
             // Another thread may have discovered it while we waited.
             if let Some(r) = cached(&s, &url) {
                 return Ok(r);
@@ -432,9 +457,10 @@ impl Client {
         let mut reauthed = false;
         loop {
             let s = self.session()?;
+            let (s, endpoint) = self.session_endpoint(s, service)?;
             let url = match service {
-                "image" => join(&image_root(&self.endpoint(&s, "image")?), path),
-                other => join(&self.endpoint(&s, other)?, path),
+                "image" => join(&image_root(&endpoint), path),
+                _ => join(&endpoint, path),
             };
             let headers = mv
                 .map(|v| microversion::headers(v).to_vec())

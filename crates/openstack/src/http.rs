@@ -195,7 +195,7 @@ impl Transport {
                 }
             }
             self.log
-                .warn(|| format!("{what}: {err}; retrying in {} ms", wait.as_millis()));
+                .warn(|| format!("{err}; retrying in {} ms", wait.as_millis()));
             std::thread::sleep(wait);
             attempt += 1;
         }

@@ -967,3 +967,41 @@ fn threads_share_one_session_and_pool() {
     assert_eq!(server.count("POST", "/compute/v2.1/servers/"), 8);
     assert!(server.connections.load(Ordering::SeqCst) <= 9);
 }
+
+#[test]
+fn cached_catalog_missing_a_service_is_refreshed_once() {
+    let issued = Arc::new(AtomicU32::new(0));
+    let i2 = issued.clone();
+    let server = MockServer::start(move |req, base| {
+        if req.path == "/identity/v3/auth/tokens" {
+            let n = i2.fetch_add(1, Ordering::SeqCst);
+            let mut body = token_body(base, "2999-01-01T00:00:00Z");
+            if n == 0 {
+                // The first catalog predates Glance's registration.
+                body["token"]["catalog"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|e| e["type"] != "image");
+            }
+            return Reply::json(201, body).header("X-Subject-Token", &format!("tok-{n}"));
+        }
+        if req.path_only() == "/image/v2/images" {
+            return Reply::json(200, json!({"images": []}));
+        }
+        Reply::status(404)
+    });
+    let cache = TempDir::new("stale-catalog");
+    let logs = Logs::default();
+    let c = Client::new(password_options(&server, cache.path(), &logs));
+    // Freshly issued: the answer is final.
+    assert!(matches!(
+        c.list_images(&ImageQuery::default()),
+        Err(Error::Unsupported { .. })
+    ));
+    assert_eq!(issued.load(Ordering::SeqCst), 1);
+    // Next process: the cached catalog lacks image, so it is refreshed once.
+    let c = Client::new(password_options(&server, cache.path(), &logs));
+    c.list_images(&ImageQuery::default()).unwrap();
+    c.list_images(&ImageQuery::default()).unwrap();
+    assert_eq!(issued.load(Ordering::SeqCst), 2);
+}
