@@ -252,6 +252,13 @@ impl Simulator {
         Self::start_on("127.0.0.1:0", scenario, TlsConfig::from_pem(cert_pem, key_pem)?)
     }
 
+    /// Serves HTTPS with the built-in test certificate ([`testcerts`]);
+    /// clients trust [`testcerts::CA_PEM`].
+    #[cfg(feature = "tls")]
+    pub fn start_tls_test_cert(scenario: Scenario) -> anyhow::Result<SimHandle> {
+        Self::start_tls(scenario, testcerts::SERVER_CERT_PEM, testcerts::SERVER_KEY_PEM)
+    }
+
     pub fn start_on(addr: &str, scenario: Scenario, tls: TlsConfig) -> anyhow::Result<SimHandle> {
         let world = World::new(scenario)?;
         let shared = Arc::new(Shared { world: Mutex::new(world) });
@@ -480,4 +487,16 @@ impl SimHandle {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+}
+
+/// A throw-away test PKI (valid until 2126) so TLS tests need no tooling:
+/// a CA and a server certificate for `localhost` and `127.0.0.1`.
+/// Never use these outside tests: the private key is public.
+pub mod testcerts {
+    /// The CA certificate clients should trust.
+    pub const CA_PEM: &[u8] = include_bytes!("../data/ca.pem");
+    /// Server certificate (CN=localhost, SAN DNS:localhost, IP:127.0.0.1).
+    pub const SERVER_CERT_PEM: &[u8] = include_bytes!("../data/server.pem");
+    /// The server certificate's private key (RSA 2048, PKCS#8).
+    pub const SERVER_KEY_PEM: &[u8] = include_bytes!("../data/server.key");
 }
