@@ -262,3 +262,96 @@ fn legacy_microversions() {
         Microversion::new(2, 40)
     );
 }
+
+#[test]
+fn images_aggregates_app_credentials_and_hangs() {
+    let mut sc = Scenario::with_hosts(2);
+    sc.images = Some(
+        serde_json::from_value(serde_json::json!([
+            {"id": "11111111-1111-1111-1111-111111111111", "name": "ha", "tags": ["evacuable"], "properties": {"evacuable": "true"}},
+            {"id": "22222222-2222-2222-2222-222222222222", "name": "plain"}
+        ]))
+        .unwrap(),
+    );
+    sc.aggregates = serde_json::from_value(serde_json::json!([
+        {"name": "ha-hosts", "hosts": ["compute-0"], "metadata": {"evacuable": "true"}}
+    ]))
+    .unwrap();
+    sc.auth.app_credentials =
+        serde_json::from_value(serde_json::json!([{"id": "ac1", "secret": "ac-secret"}])).unwrap();
+    sc.add_servers("compute-0", "vm", 1);
+    let sim = Simulator::start(sc).unwrap();
+    let cache = TempDir::new("sim-misc");
+    let p = AuthParams {
+        auth_url: Some(sim.auth_url()),
+        application_credential_id: Some("ac1".into()),
+        application_credential_secret: Some("ac-secret".into()),
+        interface: Some("internalURL".into()),
+        ..Default::default()
+    };
+    let mut o = ConnectionOptions::from_params(p).unwrap();
+    o.token_cache = TokenCacheMode::Dir(cache.path().to_path_buf());
+    o.retry = RetryPolicy {
+        max_attempts: 2,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(10),
+    };
+    let nova = Client::new(o);
+    let tagged = nova
+        .list_images(&ImageQuery {
+            tags: vec!["evacuable".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(tagged.len(), 1);
+    assert_eq!(tagged[0].property("evacuable").as_deref(), Some("true"));
+    let aggs = nova.list_aggregates().unwrap();
+    assert_eq!(aggs[0].hosts, ["compute-0"]);
+    assert_eq!(aggs[0].metadata["evacuable"], "true");
+    // A hung Nova: the deadline ends the call with a timeout.
+    sim.add_fault(FaultRule {
+        path: Some("*/os-aggregates".into()),
+        action: Some(FaultAction::Hang),
+        ..Default::default()
+    });
+    let t = std::time::Instant::now();
+    let e = nova
+        .with_deadline(Deadline::after(Duration::from_millis(400)))
+        .list_aggregates()
+        .unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn stop_after_evacuation_is_opt_in_295() {
+    let mut sc = Scenario::with_hosts(2);
+    sc.add_servers("compute-0", "vm", 1);
+    let sim = Simulator::start(sc).unwrap();
+    let cache = TempDir::new("sim-295");
+    let nova = Client::new(options(&sim, &cache, &Logs::default()));
+    sim.kill_host("compute-0");
+    nova.force_down(&ServiceRef::compute("compute-0"), true)
+        .unwrap();
+    let id = nova.list_servers_on_host("compute-0").unwrap()[0]
+        .id
+        .clone();
+    let out = nova
+        .evacuate(
+            &id,
+            &EvacuateRequest {
+                stop_after: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(out.microversion, Microversion::new(2, 95));
+    assert!(
+        sim.wait_until(Duration::from_secs(10), |st| st.servers.iter().any(|s| s
+            .id
+            == id
+            && s.host.as_deref() != Some("compute-0")
+            && s.task_state.is_none()))
+    );
+    assert_eq!(nova.get_server(&id).unwrap().status, "SHUTOFF");
+}
