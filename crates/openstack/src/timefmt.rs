@@ -90,3 +90,32 @@ mod tests {
         assert_eq!(parse_rfc3339("2015-08-2ä"), None);
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    /// Input we do not control must never panic the parsers.
+    #[test]
+    fn parsers_never_panic() {
+        let pieces = [
+            "", "2026", "-", "T", ":", ".", "Z", "+", "+01:00", "ä", "9999999999", "00", "13", "60", "{", "}", "\"",
+            "version", "[", "]", "v2.1", "%", "%zz", "null", "é€",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            for _ in 0..(seed % 7) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                s.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            let _ = super::parse_rfc3339(&s);
+            let _ = crate::error::fault_message(s.as_bytes());
+            let _ = crate::microversion::VersionRange::from_document(s.as_bytes());
+            let _ = crate::microversion::Microversion::parse(&s);
+            let _ = crate::url::decode(&s);
+            let _ = crate::models::query_param(&s, "marker");
+            let _ = crate::config::Interface::parse(&s);
+        }
+    }
+}
