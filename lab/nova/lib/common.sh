@@ -5,7 +5,7 @@
 
 LAB=${LAB:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}   # lab/nova
 STATE=${IHA_NOVA_STATE:-/var/tmp/iha-nova}
-VENV=$STATE/venv
+VENV=${IHA_NOVA_VENV:-$STATE/venv}   # may be shared by several state dirs
 ETC=$STATE/etc
 DATA=$STATE/data
 RUN=$STATE/run
