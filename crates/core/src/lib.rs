@@ -10,3 +10,6 @@
 //!   forced-down and enable the service (fence_compute `on`, nova-compute-wait, NovaCompute);
 //! * `policy`, `engine`, `storm`: which instances to evacuate, the tracked parallel evacuation,
 //!   and mass-failure protection (NovaEvacuate, fence_evacuate).
+
+pub mod naming;
+pub mod unfence;
