@@ -438,6 +438,26 @@ impl Client {
         Ok(range)
     }
 
+    /// Drops the cached compute version documents of `stale`.
+    fn forget_versions(&self, stale: &Arc<Session>) {
+        let mut guard = self.lock();
+        if let Some(cur) = guard.as_ref().filter(|c| Arc::ptr_eq(c, stale)) {
+            let updated = Arc::new(Session {
+                token: cur.token.clone(),
+                expires_at: cur.expires_at,
+                project_id: cur.project_id.clone(),
+                catalog: cur.catalog.clone(),
+                compute_versions: Vec::new(),
+                reauthable: cur.reauthable,
+                issued_here: cur.issued_here,
+            });
+            if updated.reauthable {
+                self.inner.cache.store(&updated.to_cache(&self.inner.key));
+            }
+            *guard = Some(updated);
+        }
+    }
+
     /// The version for ordinary calls.
     fn default_mv(&self) -> Result<Option<Microversion>> {
         let r = self.versions()?;
@@ -484,6 +504,11 @@ impl Client {
             }
             if (200..300).contains(&r.status) {
                 return Ok(r);
+            }
+            if r.status == 406 && mv.is_some() {
+                // The cloud no longer offers what its cached version
+                // document promised (downgrade?): rediscover next time.
+                self.forget_versions(&s);
             }
             return Err(Error::from_status(req.describe(), r.status, &r.body));
         }

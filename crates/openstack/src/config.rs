@@ -111,6 +111,52 @@ fn or<T>(a: Option<T>, b: Option<T>) -> Option<T> {
 }
 
 impl AuthParams {
+    /// Empty strings mean "not given": agents pass their empty defaults
+    /// (`tenant_name=""`), and an empty project name must not become a scope.
+    fn without_empty(self) -> AuthParams {
+        fn s(v: Option<String>) -> Option<String> {
+            v.filter(|x| !x.trim().is_empty())
+        }
+        fn x(v: Option<Secret>) -> Option<Secret> {
+            v.filter(|x| !x.is_empty())
+        }
+        fn path(v: Option<PathBuf>) -> Option<PathBuf> {
+            v.filter(|x| !x.as_os_str().is_empty())
+        }
+        AuthParams {
+            cloud: s(self.cloud),
+            auth_type: s(self.auth_type),
+            auth_url: s(self.auth_url),
+            username: s(self.username),
+            user_id: s(self.user_id),
+            password: x(self.password),
+            project_name: s(self.project_name),
+            project_id: s(self.project_id),
+            user_domain_name: s(self.user_domain_name),
+            user_domain_id: s(self.user_domain_id),
+            project_domain_name: s(self.project_domain_name),
+            project_domain_id: s(self.project_domain_id),
+            domain_name: s(self.domain_name),
+            domain_id: s(self.domain_id),
+            system_scope: s(self.system_scope),
+            application_credential_id: s(self.application_credential_id),
+            application_credential_name: s(self.application_credential_name),
+            application_credential_secret: x(self.application_credential_secret),
+            token: x(self.token),
+            region_name: s(self.region_name),
+            interface: s(self.interface),
+            cacert: path(self.cacert),
+            cert: path(self.cert),
+            key: path(self.key),
+            insecure: self.insecure,
+            endpoint_overrides: self
+                .endpoint_overrides
+                .into_iter()
+                .filter(|(_, v)| !v.trim().is_empty())
+                .collect(),
+        }
+    }
+
     fn has_credential(&self) -> bool {
         self.password.is_some()
             || self.application_credential_secret.is_some()
@@ -119,7 +165,7 @@ impl AuthParams {
 
     /// `self` over `lower`: see the module documentation for the rule.
     pub fn merged_over(self, lower: AuthParams) -> AuthParams {
-        let (hi, lo) = (self, lower);
+        let (hi, lo) = (self.without_empty(), lower.without_empty());
         let (hi_cred, lo_cred) = (hi.has_credential(), lo.has_credential());
         // The identity comes whole from the layer holding the credential;
         // without any credential, fields fill in one by one.
@@ -609,6 +655,7 @@ pub struct ConnectionOptions {
 impl ConnectionOptions {
     /// Validates merged parameters into options with default timeouts.
     pub fn from_params(p: AuthParams) -> Result<ConnectionOptions> {
+        let p = p.without_empty();
         let cfg = |m: &str| Error::Config {
             message: m.to_owned(),
         };
@@ -877,6 +924,33 @@ mod tests {
             matches!(&o.auth.credentials, Credentials::ApplicationCredential { id: Some(i), .. } if i == "ac")
         );
         assert_eq!(o.auth.scope, None);
+    }
+
+    #[test]
+    fn empty_agent_defaults_mean_unset() {
+        let env = env_of(&[("OS_PROJECT_NAME", "from-env")]);
+        let explicit = AuthParams {
+            auth_url: Some("http://k/v3".into()),
+            username: Some("u".into()),
+            password: Some("p".into()),
+            project_name: Some(String::new()),
+            region_name: Some(String::new()),
+            ..Default::default()
+        };
+        let o = ConnectionOptions::resolve(explicit, &env, None).unwrap();
+        assert_eq!(
+            o.auth.scope,
+            Some(Scope::Project {
+                name: "from-env".into(),
+                domain: DomainRef::Name("Default".into())
+            })
+        );
+        assert_eq!(o.region_name, None);
+        let explicit = AuthParams {
+            password: Some(Secret::new("")),
+            ..Default::default()
+        };
+        assert!(ConnectionOptions::resolve(explicit, &env, None).is_err());
     }
 
     #[test]

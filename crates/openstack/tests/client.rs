@@ -1005,3 +1005,32 @@ fn cached_catalog_missing_a_service_is_refreshed_once() {
     c.list_images(&ImageQuery::default()).unwrap();
     assert_eq!(issued.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn not_acceptable_forgets_the_cached_versions() {
+    let cloud = Cloud::new("2.104");
+    let server = MockServer::start(keystone_and_nova(cloud, |req, _| {
+        if req.path_only() == "/compute/v2.1/os-aggregates" {
+            return Reply::json(
+                406,
+                json!({"computeFault": {"code": 406, "message": "Version 2.95 is not supported by the API."}}),
+            );
+        }
+        Reply::status(404)
+    }));
+    let cache = TempDir::new("406");
+    let logs = Logs::default();
+    let c = Client::new(password_options(&server, cache.path(), &logs));
+    let e = c.list_aggregates().unwrap_err();
+    assert!(matches!(e, Error::NotAcceptable { .. }), "{e}");
+    let _ = Client::new(password_options(&server, cache.path(), &logs)).list_aggregates();
+    let docs = server
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/compute/v2.1/")
+        .count();
+    assert_eq!(
+        docs, 2,
+        "version document fetched again by the next process"
+    );
+}
