@@ -12,6 +12,7 @@
 //! | `POST /sim/hosts/{h}/heartbeat` | nova-compute stand-in reports (`{"restart": bool}` optional) |
 //! | `POST /sim/hosts/{h}/stop` | nova-compute dies (`{"stale": true}`: heartbeat already too old) |
 //! | `POST /sim/hosts/{h}/start` | nova-compute starts (done → completed) |
+//! | `POST /sim/hosts/{h}/cell` | `{"down": true}`: the host's cell DB is unreachable (2.69 UNKNOWN records) |
 //! | `POST /sim/scenario` | replace everything with a new scenario (log cleared) |
 //! | `POST /sim/servers/bulk` | [`crate::world::BulkSpec`] → `{"ids": [...]}` |
 //! | `POST /sim/clock/advance` | `{"seconds": N}`: move the simulated clock |
@@ -47,6 +48,7 @@ pub struct HostState {
     pub instances: usize,
     pub stale_copies: Vec<String>,
     pub starts: u64,
+    pub cell_down: bool,
     pub zone: String,
     pub hypervisor_hostname: String,
     pub max_instances: Option<u32>,
@@ -127,6 +129,7 @@ pub fn dump(w: &World, now: f64) -> StateDump {
             instances: w.servers.values().filter(|s| s.host.as_deref() == Some(h.name.as_str())).count(),
             stale_copies: h.stale_copies.clone(),
             starts: h.starts,
+            cell_down: h.cell_down,
             zone: h.zone.clone(),
             hypervisor_hostname: h.hypervisor_hostname.clone(),
             max_instances: h.max_instances,
@@ -187,6 +190,7 @@ pub struct ConfigPatch {
     pub rebuild_jitter_ms: Option<u64>,
     pub schedule_delay_ms: Option<u64>,
     pub boot_delay_ms: Option<u64>,
+    pub rpc_timeout_ms: Option<u64>,
     pub service_down_time_secs: Option<f64>,
     pub report_interval_secs: Option<f64>,
     pub max_microversion: Option<String>,
@@ -212,6 +216,9 @@ pub fn apply_config(w: &mut World, p: &ConfigPatch) -> Result<(), String> {
     }
     if let Some(v) = p.boot_delay_ms {
         w.cfg.boot_delay_ms = v;
+    }
+    if let Some(v) = p.rpc_timeout_ms {
+        w.cfg.rpc_timeout_ms = v;
     }
     if let Some(v) = p.service_down_time_secs {
         w.cfg.service_down_time = v;
@@ -301,6 +308,14 @@ pub fn handle(w: &mut World, req: &Request, now: f64) -> Response {
                 Response::json(404, &json!({"error": format!("unknown host {host}")}))
             }
         }
+        ("POST", ["hosts", host, "cell"]) => match (w.host_mut(host), body.get("down").and_then(Value::as_bool)) {
+            (Some(h), Some(down)) => {
+                h.cell_down = down;
+                Response::json(200, &json!({"host": host, "cell_down": down}))
+            }
+            (None, _) => Response::json(404, &json!({"error": format!("unknown host {host}")})),
+            (_, None) => bad("expected {\"down\": true|false}"),
+        },
         ("POST", ["hosts", host, "start"]) => {
             if w.host(host).is_none() {
                 return Response::json(404, &json!({"error": format!("unknown host {host}")}));

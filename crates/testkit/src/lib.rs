@@ -138,8 +138,11 @@ impl SimHandler {
 }
 
 impl Handler for SimHandler {
-    fn handle(&self, req: Request) -> Outcome {
+    fn handle(&self, mut req: Request) -> Outcome {
         let request_id = format!("req-{}", global_rng(|r| r.uuid4()));
+        // Clients cannot inject it: drop any copy they sent.
+        req.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(nova::REQUEST_ID_HEADER));
+        req.headers.push((nova::REQUEST_ID_HEADER.into(), request_id.clone()));
         // Phase 1: classify, decide faults, open the log entry.
         let (service, prefix, decision, seq) = {
             let mut w = self.shared.lock();
@@ -212,6 +215,11 @@ impl Handler for SimHandler {
                 _ => Response::json(404, &json!({"error": {"code": 404, "message": "The resource could not be found."}})),
             }
         };
+        let mut resp = resp;
+        if let Some(pos) = resp.headers.iter().position(|(k, _)| k == nova::DELAY_HEADER) {
+            let (_, ms) = resp.headers.remove(pos);
+            std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(0)));
+        }
         let resp = match service {
             "nova" => resp.with_header("x-openstack-request-id", &request_id).with_header("x-compute-request-id", &request_id),
             "sim" => resp,
@@ -390,6 +398,16 @@ impl SimHandle {
             }
             w.compute_started(host, now);
             true
+        })
+    }
+    /// Marks the host's cell database as unreachable (or back).
+    pub fn set_cell_down(&self, host: &str, down: bool) -> bool {
+        self.with_world(|w| match w.host_mut(host) {
+            Some(h) => {
+                h.cell_down = down;
+                true
+            }
+            None => false,
         })
     }
     pub fn heartbeat(&self, host: &str) -> anyhow::Result<bool> {

@@ -42,6 +42,7 @@ pub struct Ctx {
     pub origin: String,
     /// `/compute`, `/public-compute`, ... (without `/v2.1`).
     pub prefix: String,
+    pub request_id: String,
 }
 
 impl Ctx {
@@ -155,6 +156,24 @@ fn schema_required(field: Option<&str>, v: &Value, obj: &Map<String, Value>, req
     Ok(())
 }
 
+/// Query schemas with `additionalProperties: False` (os-services from 2.75,
+/// os-migrations from 2.59): unknown parameters are a 400.
+fn check_query(req: &Request, allowed: &[&str]) -> ApiResult<()> {
+    let mut extra: Vec<String> = req
+        .query
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !allowed.contains(k))
+        .map(|k| format!("'{k}'"))
+        .collect();
+    extra.dedup();
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let verb = if extra.len() == 1 { "was" } else { "were" };
+    Err(ApiError::bad(format!("Additional properties are not allowed ({} {verb} unexpected)", extra.join(", "))))
+}
+
 fn parse_body(req: &Request) -> ApiResult<Value> {
     if req.body.is_empty() {
         return Err(ApiError::bad("The request body is empty or malformed."));
@@ -246,7 +265,8 @@ pub fn handle(w: &mut World, req: &Request, now: f64, prefix: &str) -> Response 
         Ok(v) => v,
         Err(resp) => return resp,
     };
-    let ctx = Ctx { mv, project_id, user_id, is_admin, origin, prefix: prefix.to_string() };
+    let request_id = req.header(REQUEST_ID_HEADER).unwrap_or("req-unknown").to_string();
+    let ctx = Ctx { mv, project_id, user_id, is_admin, origin, prefix: prefix.to_string(), request_id };
     let segs: Vec<&str> = api_path.trim_end_matches('/').split('/').collect();
     let resp = match route(w, req, &ctx, &segs, now) {
         Ok(r) => r,
@@ -294,6 +314,18 @@ fn route(w: &mut World, req: &Request, ctx: &Ctx, segs: &[&str], now: f64) -> Ap
             Ok(Response::new(204))
         }
         ("POST", ["servers", id, "action"]) => server_action(w, req, ctx, id, now),
+        ("GET", ["servers", id, "os-instance-actions"]) => {
+            let s = visible_server(w, ctx, id)?;
+            let list: Vec<Value> = s.actions.iter().rev().map(|a| action_view(&s, a, ctx, false)).collect();
+            ok(json!({"instanceActions": list}))
+        }
+        ("GET", ["servers", id, "os-instance-actions", req_id]) => {
+            let s = visible_server(w, ctx, id)?;
+            match s.actions.iter().find(|a| a.request_id == *req_id) {
+                Some(a) => ok(json!({"instanceAction": action_view(&s, a, ctx, true)})),
+                None => Err(ApiError::not_found(format!("Action {req_id} could not be found."))),
+            }
+        }
         ("GET", ["servers", id, "migrations"]) => {
             visible_server(w, ctx, id)?;
             ok(json!({"migrations": []}))
@@ -425,6 +457,9 @@ fn service_ident(w: &World, r: ServiceRef) -> (String, String) {
 }
 
 fn services_list(w: &mut World, req: &Request, ctx: &Ctx, now: f64) -> ApiResult<Response> {
+    if ctx.ge((2, 75)) {
+        check_query(req, &["host", "binary"])?;
+    }
     require_admin(ctx, "os_compute_api:os-services:list")?;
     let host = req.query_get("host").filter(|s| !s.is_empty());
     let binary = req.query_get("binary").filter(|s| !s.is_empty());
@@ -434,7 +469,13 @@ fn services_list(w: &mut World, req: &Request, ctx: &Ctx, now: f64) -> ApiResult
             let (b, h) = service_ident(w, *r);
             host.is_none_or(|x| x == h) && binary.is_none_or(|x| x == b)
         })
-        .map(|(_, r)| service_detail(w, ctx, r, now))
+        .filter_map(|(_, r)| match r {
+            // Services in a down cell: minimal record from 2.69, else skipped.
+            ServiceRef::Compute(i) if w.hosts[i].cell_down => ctx
+                .ge((2, 69))
+                .then(|| json!({"binary": "nova-compute", "host": w.hosts[i].name, "status": "UNKNOWN"})),
+            _ => Some(service_detail(w, ctx, r, now)),
+        })
         .collect();
     ok(json!({"services": list}))
 }
@@ -497,6 +538,10 @@ fn services_update(w: &mut World, req: &Request, ctx: &Ctx, id: &str, now: f64) 
             "Updating a {binary} service is not supported. Only nova-compute services can be updated."
         )));
     }
+    if w.host(&host).is_none() {
+        return Err(ApiError::not_found(format!("Host '{host}' is not mapped to any cell")));
+    }
+    let delay = if action == "force-down" { 0 } else { status_rpc_delay(w, &host, now) };
     let Some(h) = w.host_mut(&host) else {
         return Err(ApiError::not_found(format!("Host '{host}' is not mapped to any cell")));
     };
@@ -522,7 +567,27 @@ fn services_update(w: &mut World, req: &Request, ctx: &Ctx, id: &str, now: f64) 
             json!({"service": {"host": host, "binary": binary, "forced_down": f}})
         }
     };
-    ok(resp)
+    ok(resp).map(|r| with_delay(r, delay))
+}
+
+/// Enabling/disabling a service Nova believes is up makes a synchronous RPC
+/// to its nova-compute (`HostAPI._update_compute_provider_status`); if that
+/// process is dead the call waits for the RPC timeout, then succeeds anyway.
+fn status_rpc_delay(w: &World, host: &str, now: f64) -> u64 {
+    match w.host(host) {
+        Some(h) if w.host_up(h, now) && !h.running => w.cfg.rpc_timeout_ms,
+        _ => 0,
+    }
+}
+
+/// Internal request header carrying the request id from the dispatcher.
+pub const REQUEST_ID_HEADER: &str = "x-sim-request-id";
+
+/// Internal header the dispatcher turns into a sleep outside the lock.
+pub const DELAY_HEADER: &str = "X-Sim-Delay-Ms";
+
+fn with_delay(r: Response, ms: u64) -> Response {
+    if ms == 0 { r } else { r.with_header(DELAY_HEADER, &ms.to_string()) }
 }
 
 fn services_update_v253(w: &mut World, ctx: &Ctx, id: &str, body: &Value, now: f64) -> ApiResult<Response> {
@@ -566,6 +631,14 @@ fn services_update_v253(w: &mut World, ctx: &Ctx, id: &str, body: &Value, now: f
     if status.is_none() && forced.is_none() {
         return Err(ApiError::bad("No updates were requested. Fields 'status' or 'forced_down' should be specified."));
     }
+    // The RPC happens after forced_down is applied (service.forced_down is
+    // set on the object before HostAPI.service_update checks is_up).
+    let delay = if status.is_some() && forced != Some(true) {
+        let name = w.hosts[i].name.clone();
+        status_rpc_delay(w, &name, now)
+    } else {
+        0
+    };
     let h = &mut w.hosts[i];
     match status.as_deref() {
         Some("enabled") => {
@@ -581,7 +654,7 @@ fn services_update_v253(w: &mut World, ctx: &Ctx, id: &str, body: &Value, now: f
     if let Some(f) = forced {
         h.forced_down = f;
     }
-    ok(json!({"service": service_detail(w, ctx, ServiceRef::Compute(i), now)}))
+    ok(json!({"service": service_detail(w, ctx, ServiceRef::Compute(i), now)})).map(|r| with_delay(r, delay))
 }
 
 fn services_delete(w: &mut World, ctx: &Ctx, id: &str) -> ApiResult<Response> {
@@ -970,7 +1043,25 @@ fn servers_list(w: &mut World, req: &Request, ctx: &Ctx, now: f64, detail: bool)
             }
         }
     }
-    let list: Vec<Value> = page.iter().map(|s| server_view(w, ctx, s, now, detail)).collect();
+    let in_down_cell = |s: &Server| s.host.as_deref().and_then(|h| w.host(h)).is_some_and(|h| h.cell_down);
+    let list: Vec<Value> = page
+        .iter()
+        .filter(|s| ctx.ge((2, 69)) || !in_down_cell(s))
+        .map(|s| {
+            if in_down_cell(s) {
+                let mut v = json!({"id": s.id, "status": "UNKNOWN", "links": [
+                    {"rel": "self", "href": format!("{}/servers/{}", ctx.base(), s.id)},
+                    {"rel": "bookmark", "href": format!("{}/servers/{}", ctx.bookmark(), s.id)}]});
+                if detail {
+                    v["tenant_id"] = json!(s.project_id);
+                    v["created"] = json!(fmt_z(s.created));
+                }
+                v
+            } else {
+                server_view(w, ctx, s, now, detail)
+            }
+        })
+        .collect();
     let mut out = json!({"servers": list});
     if !page.is_empty() && page.len() == effective_limit {
         if let Some(last) = page.last() {
@@ -1062,7 +1153,8 @@ fn server_create(w: &mut World, req: &Request, ctx: &Ctx, now: f64) -> ApiResult
         s.created = now;
         s.updated = now;
         s.launched_at = None;
-        s.user_id = user;
+        s.user_id = user.clone();
+        s.record_action("create", &ctx.request_id, &user, now);
         if dest.is_some() {
             s.boot_done_at = Some(boot_at);
         } else {
@@ -1087,6 +1179,50 @@ fn server_create(w: &mut World, req: &Request, ctx: &Ctx, now: f64) -> ApiResult
         &json!({"server": {"id": id, "links": links, "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}], "adminPass": pass}}),
     )
     .with_header("Location", &format!("{}/servers/{id}", ctx.base())))
+}
+
+fn action_view(s: &Server, a: &crate::world::InstanceAction, ctx: &Ctx, events: bool) -> Value {
+    let mut v = json!({
+        "action": a.action,
+        "instance_uuid": s.id,
+        "message": a.message,
+        "project_id": a.project_id,
+        "request_id": a.request_id,
+        "start_time": fmt_nova(a.start_time),
+        "user_id": a.user_id,
+    });
+    if ctx.ge((2, 58)) {
+        v["updated_at"] = json!(fmt_nova(a.updated_at));
+    }
+    if events && (ctx.is_admin || ctx.ge((2, 51))) {
+        let evs: Vec<Value> = a
+            .events
+            .iter()
+            .map(|e| {
+                let mut ev = json!({
+                    "event": e.event,
+                    "start_time": fmt_nova(e.start_time),
+                    "finish_time": e.finish_time.map(fmt_nova),
+                    "result": e.result,
+                });
+                if ctx.is_admin {
+                    ev["traceback"] = Value::Null;
+                }
+                if ctx.ge((2, 62)) {
+                    ev["hostId"] = json!(host_id(&s.project_id, e.host.as_deref()));
+                    if ctx.is_admin {
+                        ev["host"] = json!(e.host.clone().unwrap_or_default());
+                    }
+                }
+                if ctx.ge((2, 84)) {
+                    ev["details"] = json!(e.details);
+                }
+                ev
+            })
+            .collect();
+        v["events"] = json!(evs);
+    }
+    v
 }
 
 fn invalid_state(action: &str, id: &str, attr: &str, state: &str) -> ApiError {
@@ -1133,6 +1269,7 @@ fn server_action(w: &mut World, req: &Request, ctx: &Ctx, id: &str, now: f64) ->
                 s.locked = true;
                 s.locked_reason = reason;
                 s.updated = now;
+                s.record_action("lock", &ctx.request_id, &ctx.user_id, now);
             }
             Ok(Response::new(202))
         }
@@ -1142,6 +1279,7 @@ fn server_action(w: &mut World, req: &Request, ctx: &Ctx, id: &str, now: f64) ->
                 s.locked = false;
                 s.locked_reason = None;
                 s.updated = now;
+                s.record_action("unlock", &ctx.request_id, &ctx.user_id, now);
             }
             Ok(Response::new(202))
         }
@@ -1156,6 +1294,7 @@ fn server_action(w: &mut World, req: &Request, ctx: &Ctx, id: &str, now: f64) ->
             let alive = s.host.as_deref().is_some_and(|h| w.host(h).is_some_and(|h| h.running));
             if let Some(s) = w.server_mut(id) {
                 s.updated = now;
+                s.record_action(if stop { "stop" } else { "start" }, &ctx.request_id, &ctx.user_id, now);
                 if !alive {
                     // The RPC cast goes to a dead compute: stuck in the task.
                     s.task_state = Some(if stop { "powering-off".into() } else { "powering-on".into() });
@@ -1328,6 +1467,7 @@ fn evacuate_checked(
             prior_vm_state: server.vm_state.clone(),
             phase: 0,
             on_shared_storage: on_shared,
+            request_id: ctx.request_id.clone(),
         }),
     };
     w.migrations.push(mig);
@@ -1335,6 +1475,7 @@ fn evacuate_checked(
     if let Some(s) = w.server_mut(id) {
         s.task_state = Some("rebuilding".into());
         s.updated = now;
+        s.record_action("evacuate", &ctx.request_id, &ctx.user_id, now);
     }
     w.tick(now);
     if !ctx.ge((2, 14)) && w.cfg.enable_instance_password {
@@ -1685,6 +1826,16 @@ fn migration_view(m: &Migration, ctx: &Ctx) -> Value {
 }
 
 fn migrations_list(w: &mut World, req: &Request, ctx: &Ctx) -> ApiResult<Response> {
+    if ctx.ge((2, 59)) {
+        let mut allowed = vec!["hidden", "host", "instance_uuid", "source_compute", "status", "migration_type", "limit", "marker", "changes-since"];
+        if ctx.ge((2, 66)) {
+            allowed.push("changes-before");
+        }
+        if ctx.ge((2, 80)) {
+            allowed.extend(["user_id", "project_id"]);
+        }
+        check_query(req, &allowed)?;
+    }
     require_admin(ctx, "os_compute_api:os-migrations:index")?;
     let q = |k: &str| req.query_get(k).filter(|v| !v.is_empty());
     let host = q("host");
@@ -1764,6 +1915,7 @@ pub fn server_json_admin(w: &World, s: &Server, now: f64) -> Value {
         is_admin: true,
         origin: String::new(),
         prefix: "/compute".into(),
+        request_id: String::new(),
     };
     let mut v = server_view(w, &ctx, s, now, true);
     v["power_state_name"] = json!(match s.power_state {

@@ -194,6 +194,11 @@ pub struct HostConfig {
     pub vcpus: Option<u32>,
     #[serde(default)]
     pub ram_mb: Option<u64>,
+    /// The host's cell database is unreachable: from 2.69 its service and
+    /// servers are listed minimally with status `UNKNOWN`, before that they
+    /// are left out of lists.
+    #[serde(default)]
+    pub cell_down: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -313,6 +318,13 @@ pub struct Scenario {
     /// Time from `POST /servers` to ACTIVE.
     #[serde(default)]
     pub boot_delay_ms: u64,
+    /// How long enabling/disabling a service takes when Nova still thinks
+    /// it is up but its nova-compute is dead: Nova makes a synchronous RPC
+    /// to the compute (COMPUTE_STATUS_DISABLED trait sync) that runs into
+    /// `rpc_response_timeout` (60 s in production) before answering 200.
+    /// Default 0 to keep tests fast; set it to catch disable-before-force-down.
+    #[serde(default)]
+    pub rpc_timeout_ms: u64,
     #[serde(default = "d_max_mv")]
     pub max_microversion: String,
     /// Nova `[api] max_limit`.

@@ -75,6 +75,9 @@ pub struct Host {
     pub max_instances: Option<u32>,
     pub vcpus: Option<u32>,
     pub ram_mb: Option<u64>,
+    /// The host's cell is down (see [`HostConfig::cell_down`]).
+    #[serde(default)]
+    pub cell_down: bool,
     /// Servers evacuated away whose local copy the host has not destroyed yet.
     pub stale_copies: Vec<String>,
     /// How many times nova-compute (re)started.
@@ -126,6 +129,58 @@ pub struct Server {
     /// When a BUILD finishes.
     #[serde(skip)]
     pub boot_done_at: Option<f64>,
+    /// `os-instance-actions` records, oldest first.
+    pub actions: Vec<InstanceAction>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActionEvent {
+    pub event: String,
+    pub start_time: f64,
+    pub finish_time: Option<f64>,
+    /// `Success` / `Error`, `None` while running.
+    pub result: Option<String>,
+    pub host: Option<String>,
+    pub details: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceAction {
+    pub action: String,
+    pub request_id: String,
+    pub user_id: String,
+    pub project_id: String,
+    pub start_time: f64,
+    pub updated_at: f64,
+    /// `Error` once an event failed (Nova's convention).
+    pub message: Option<String>,
+    pub events: Vec<ActionEvent>,
+}
+
+impl Server {
+    /// Records an API action (no events yet).
+    pub fn record_action(&mut self, action: &str, request_id: &str, user_id: &str, now: f64) {
+        self.actions.push(InstanceAction {
+            action: action.into(),
+            request_id: request_id.into(),
+            user_id: user_id.into(),
+            project_id: self.project_id.clone(),
+            start_time: now,
+            updated_at: now,
+            message: None,
+            events: Vec::new(),
+        });
+    }
+
+    fn action_event(&mut self, request_id: &str, ev: ActionEvent) {
+        if let Some(a) = self.actions.iter_mut().rev().find(|a| a.request_id == request_id) {
+            if ev.result.as_deref() == Some("Error") {
+                a.message = Some("Error".into());
+            }
+            a.updated_at = ev.finish_time.unwrap_or(ev.start_time);
+            a.events.push(ev);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -190,6 +245,9 @@ pub struct EvacPlan {
     /// 0 accepted, 1 scheduled, 2 spawning on destination, 3 finished.
     pub phase: u8,
     pub on_shared_storage: Option<bool>,
+    /// Request id of the evacuate call (instance action).
+    #[serde(default)]
+    pub request_id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -266,6 +324,7 @@ pub struct Config {
     pub rebuild_jitter_ms: u64,
     pub schedule_delay_ms: u64,
     pub boot_delay_ms: u64,
+    pub rpc_timeout_ms: u64,
     pub max_microversion: (u32, u32),
     pub max_limit: usize,
     pub enable_instance_password: bool,
@@ -362,6 +421,7 @@ impl World {
             rebuild_jitter_ms: scenario.rebuild_jitter_ms,
             schedule_delay_ms: scenario.schedule_delay_ms,
             boot_delay_ms: scenario.boot_delay_ms,
+            rpc_timeout_ms: scenario.rpc_timeout_ms,
             max_microversion: max_mv,
             max_limit: scenario.max_limit.max(1),
             enable_instance_password: scenario.enable_instance_password,
@@ -536,6 +596,7 @@ impl World {
             max_instances: hc.max_instances,
             vcpus: hc.vcpus,
             ram_mb: hc.ram_mb,
+            cell_down: hc.cell_down,
             stale_copies: Vec::new(),
             starts: u64::from(running),
             created: now - 3600.0,
@@ -666,6 +727,7 @@ impl World {
             fault: None,
             seq,
             boot_done_at: None,
+            actions: Vec::new(),
         };
         self.insert_server(server);
         Ok(id)
@@ -784,6 +846,14 @@ impl World {
                             p.phase = 3;
                         }
                         if let Some(s) = self.server_mut(&inst) {
+                            s.action_event(&plan.request_id, ActionEvent {
+                                event: "conductor_rebuild_server".into(),
+                                start_time: plan.sched_at - 0.001,
+                                finish_time: Some(plan.sched_at),
+                                result: Some("Error".into()),
+                                host: None,
+                                details: Some("No valid host was found. There are not enough hosts available.".into()),
+                            });
                             s.vm_state = "error".into();
                             s.task_state = None;
                             s.updated = plan.sched_at;
@@ -797,6 +867,16 @@ impl World {
                     }
                     let dest = plan.dest.clone();
                     let node = dest.as_deref().and_then(|d| self.host(d)).map(|h| h.hypervisor_hostname.clone());
+                    if let Some(s) = self.server_mut(&inst) {
+                        s.action_event(&plan.request_id, ActionEvent {
+                            event: "conductor_rebuild_server".into(),
+                            start_time: plan.sched_at - 0.001,
+                            finish_time: Some(plan.sched_at),
+                            result: Some("Success".into()),
+                            host: None,
+                            details: None,
+                        });
+                    }
                     let m = &mut self.migrations[i];
                     m.status = "pre-migrating".into();
                     m.dest_compute = dest;
@@ -840,6 +920,14 @@ impl World {
                         p.phase = 3;
                     }
                     if let Some(s) = self.server_mut(&inst) {
+                        s.action_event(&plan.request_id, ActionEvent {
+                            event: "compute_rebuild_instance".into(),
+                            start_time: plan.spawn_at,
+                            finish_time: Some(plan.done_at),
+                            result: Some(if failed { "Error".into() } else { "Success".into() }),
+                            host: plan.dest.clone(),
+                            details: failed.then(|| "Build of instance failed during rebuild on the destination (simulated).".to_string()),
+                        });
                         s.task_state = None;
                         s.updated = plan.done_at;
                         if failed {

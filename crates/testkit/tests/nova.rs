@@ -469,3 +469,81 @@ fn migrations_paging_259() {
     assert_eq!(r["migrations"].as_array().unwrap().len(), 0);
     assert_eq!(nova.get("/os-migrations?changes-since=yesterday").unwrap().status, 400);
 }
+
+#[test]
+fn disable_before_force_down_waits_for_rpc_timeout() {
+    let mut s = Scenario::with_hosts(2);
+    s.rpc_timeout_ms = 300;
+    let sim = Simulator::start(s).unwrap();
+    sim.stop_host("compute-0"); // dead, but Nova still sees it up
+    let nova = sim.nova().mv("2.11");
+    let host = json!({"host": "compute-0", "binary": "nova-compute"});
+    let t0 = std::time::Instant::now();
+    assert_eq!(nova.put("/os-services/disable", &host).unwrap().status, 200);
+    assert!(t0.elapsed() >= Duration::from_millis(300), "synchronous RPC to a dead compute");
+    assert_eq!(nova.put("/os-services/enable", &host).unwrap().status, 200);
+    // Forced down first: no RPC, fast.
+    nova.put("/os-services/force-down", &json!({"host": "compute-0", "binary": "nova-compute", "forced_down": true})).unwrap();
+    let t0 = std::time::Instant::now();
+    assert_eq!(nova.put("/os-services/disable", &host).unwrap().status, 200);
+    assert!(t0.elapsed() < Duration::from_millis(250));
+    // 2.53: status + forced_down in one call skips the RPC too.
+    let svc = service_uuid(&sim, "compute-1");
+    sim.stop_host("compute-1");
+    let t0 = std::time::Instant::now();
+    let r = sim.nova().mv("2.53").put(&format!("/os-services/{svc}"), &json!({"status": "disabled", "forced_down": true})).unwrap();
+    assert_eq!(r.status, 200);
+    assert!(t0.elapsed() < Duration::from_millis(250));
+}
+
+#[test]
+fn unknown_query_parameters() {
+    let sim = sim_with(1, 0);
+    let nova = sim.nova();
+    assert_eq!(nova.clone().mv("2.74").get("/os-services?foo=1").unwrap().status, 200);
+    let r = nova.clone().mv("2.75").get("/os-services?foo=1").unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(msg(&r.json()), "Additional properties are not allowed ('foo' was unexpected)");
+    assert_eq!(nova.clone().mv("2.58").get("/os-migrations?foo=1").unwrap().status, 200);
+    assert_eq!(nova.clone().mv("2.59").get("/os-migrations?foo=1").unwrap().status, 400);
+    assert_eq!(nova.clone().mv("2.59").get("/os-migrations?user_id=x").unwrap().status, 400);
+    assert_eq!(nova.clone().mv("2.80").get("/os-migrations?user_id=x").unwrap().status, 200);
+}
+
+#[test]
+fn down_cell_records() {
+    let sim = sim_with(2, 2);
+    sim.set_cell_down("compute-0", true);
+    let nova = sim.nova();
+    let r = nova.clone().mv("2.69").get("/os-services?binary=nova-compute").unwrap().json();
+    assert_eq!(r["services"][0], json!({"binary": "nova-compute", "host": "compute-0", "status": "UNKNOWN"}));
+    let r = nova.clone().mv("2.68").get("/os-services?binary=nova-compute").unwrap().json();
+    assert_eq!(r["services"].as_array().unwrap().len(), 1);
+    let r = nova.clone().mv("2.69").get("/servers/detail?all_tenants=1").unwrap().json();
+    assert!(r["servers"].as_array().unwrap().iter().all(|s| s["status"] == "UNKNOWN"));
+    let r = nova.clone().mv("2.68").get("/servers/detail?all_tenants=1").unwrap().json();
+    assert!(r["servers"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn instance_actions_record_evacuations() {
+    let mut s = Scenario::with_hosts(2);
+    s.hosts[1].max_instances = Some(0);
+    s.add_servers("compute-0", "vm", 1);
+    let sim = Simulator::start(s).unwrap();
+    sim.kill_host("compute-0");
+    let id = server_id(&sim, "vm-0");
+    let nova = sim.nova().mv("2.84");
+    let r = nova.post(&format!("/servers/{id}/action"), &json!({"evacuate": {}})).unwrap();
+    let req_id = r.header("x-openstack-request-id").unwrap().to_string();
+    assert!(sim.wait_until(Duration::from_secs(5), |st| st.server("vm-0").unwrap().status == "ERROR"));
+    let list = nova.get(&format!("/servers/{id}/os-instance-actions")).unwrap().json();
+    assert_eq!(list["instanceActions"][0]["action"], "evacuate");
+    assert_eq!(list["instanceActions"][0]["request_id"], req_id.as_str());
+    assert_eq!(list["instanceActions"][0]["message"], "Error");
+    let a = nova.get(&format!("/servers/{id}/os-instance-actions/{req_id}")).unwrap().json();
+    let ev = &a["instanceAction"]["events"][0];
+    assert_eq!(ev["event"], "conductor_rebuild_server");
+    assert_eq!(ev["result"], "Error");
+    assert!(ev["details"].as_str().unwrap().starts_with("No valid host"));
+}

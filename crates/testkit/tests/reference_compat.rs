@@ -54,7 +54,9 @@ fn reference_scenario() -> Scenario {
 }
 
 /// (method, path, microversion header, body, expected status)
-fn calls() -> Vec<(&'static str, &'static str, Option<&'static str>, Option<Value>, u16)> {
+type Call = (&'static str, &'static str, Option<&'static str>, Option<Value>, u16);
+
+fn calls() -> Vec<Call> {
     let h0 = json!({"host": "compute-0.example.com", "binary": "nova-compute"});
     vec![
         ("GET", "/compute/v2.1/os-hypervisors/detail", Some("2.11"), None, 200),
