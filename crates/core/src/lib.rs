@@ -9,7 +9,16 @@
 //! * `unfence`: the compute-node side — wait until a host's evacuation is settled, then clear
 //!   forced-down and enable the service (fence_compute `on`, nova-compute-wait, NovaCompute);
 //! * `policy`, `engine`, `storm`: which instances to evacuate, the tracked parallel evacuation,
-//!   and mass-failure protection (NovaEvacuate, fence_evacuate).
+//!   and mass-failure protection (NovaEvacuate, fence_evacuate); `state`: the values of the
+//!   `evacuate` attribute and the in-progress marker rule; `clock`: Unix and ISO 8601 times;
+//! * `fake`: an in-memory Nova ([`fake::FakeNova`]) for the domain tests.
 
 pub mod naming;
 pub mod unfence;
+
+pub mod clock;
+pub mod engine;
+pub mod fake;
+pub mod policy;
+pub mod state;
+pub mod storm;

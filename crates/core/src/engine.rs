@@ -1,0 +1,880 @@
+//! The evacuation engine: evacuates one fenced host's instances in parallel and follows each to
+//! the end.
+//!
+//! [`Engine::evacuate_host`] is the whole job for one host, used by NovaEvacuate (one thread per
+//! marked host) and fence_evacuate (`off`):
+//!
+//! 1. **Fenced first** ([`Engine::check_fenced`]): Nova must report the host's `nova-compute`
+//!    forced down (or down and disabled, as the reference accepts), and where Pacemaker's
+//!    fencing history can be read, the node's last fencing operation must be a successful `off`
+//!    or `reboot` (a pending one is accepted only from inside that fencing operation, i.e. by
+//!    fence_evacuate as a topology level). Otherwise nothing is evacuated: no zombie twins.
+//! 2. **Which instances**: [`crate::policy`], with a reason for every instance.
+//! 3. **Rounds**: each round lists the servers still on the host and the host's evacuation
+//!    migrations since the incident (two paginated calls, whatever the number of instances),
+//!    decides per instance, issues the evacuations due (priority order, bounded concurrency
+//!    over one shared client, reserved hosts first when configured), and reads a server record
+//!    only once its migration is `done`. Polling starts fast and backs off while nothing
+//!    changes.
+//! 4. **Crash safety**: Nova is the journal. Before issuing, an instance is checked where it is
+//!    (gone from the host ⇒ not evacuated again), its `task_state` and its evacuation
+//!    migrations (`accepted`, `pre-migrating`, `running`... ⇒ attach and track, never
+//!    re-issue). An evacuate POST whose outcome is unknown (lost answer, 5xx, 409) is re-checked
+//!    in the next round before anything else happens; Nova itself refuses a second evacuation
+//!    while `task_state` is set. Attempts are counted from Nova's `error`/`failed` migrations,
+//!    so a killed and restarted engine keeps the same retry budget.
+//! 5. **Outcome**: every instance ends evacuated, skipped (why) or failed (why); instances
+//!    still moving when the deadline comes are reported in progress and the host is not
+//!    settled ([`HostReport::settled`]): a timeout is never a success.
+//!
+//! No lock is held across an HTTP call except the concurrency limiter's permit, and nothing
+//! sleeps in the issuing path, so a host's evacuation takes about
+//! `ceil(N / concurrency) × latency` plus Nova's rebuild.
+
+use crate::clock::{iso8601, now_epoch, parse_iso8601};
+use crate::policy::{PolicyConfig, Selector};
+use iha_openstack::{ComputeApi, Error, EvacuateRequest, Migration, MigrationQuery, Server, Service, ServiceQuery};
+use iha_pacemaker::{Cluster, FenceState};
+use log::{debug, info, warn};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How the fencing of the host is confirmed beyond Nova's forced-down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FenceCheck {
+    /// Pacemaker's history, when readable, must show a completed successful off/reboot as the
+    /// node's last fencing operation (NovaEvacuate).
+    History,
+    /// As `History`, but a pending operation counts: the caller runs inside it, after the power
+    /// device of the same topology level succeeded (fence_evacuate).
+    InsideFencing,
+    /// Nova's forced-down (or down and disabled) only.
+    NovaOnly,
+}
+
+/// The engine's knobs (agent parameters).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Evacuate calls in flight at once (shared by all hosts through the [`Limiter`]).
+    pub concurrency: usize,
+    /// Attempts per instance before giving up (failed migrations and refused retryable calls).
+    pub attempts: u32,
+    /// Back-off before the second attempt; doubles for each further one.
+    pub retry_backoff: Duration,
+    /// Follow every instance to the end; `false` is the reference's fire-and-forget.
+    pub track: bool,
+    /// Fastest and slowest polling of the migrations.
+    pub poll_min: Duration,
+    pub poll_max: Duration,
+    /// Give up on an evacuation that has not finished this long after Nova created it.
+    pub tracking_timeout: Option<Duration>,
+    /// How long to wait before re-checking an evacuate call whose outcome is unknown.
+    pub recheck_after: Duration,
+    /// `onSharedStorage` for clouds older than 2.14.
+    pub on_shared_storage: Option<bool>,
+    /// Hosts tried first as targets (in turn), before the scheduler.
+    pub reserved_hosts: Vec<String>,
+    /// An aggregate whose hosts are tried first as targets.
+    pub reserved_aggregate: Option<String>,
+    pub fence_check: FenceCheck,
+    /// Window for the host's evacuation migrations when the service's `updated_at` is unknown.
+    pub lookback: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            concurrency: 16,
+            attempts: 3,
+            retry_backoff: Duration::from_secs(5),
+            track: true,
+            poll_min: Duration::from_secs(1),
+            poll_max: Duration::from_secs(10),
+            tracking_timeout: Some(Duration::from_secs(900)),
+            recheck_after: Duration::from_secs(2),
+            on_shared_storage: None,
+            reserved_hosts: Vec::new(),
+            reserved_aggregate: None,
+            fence_check: FenceCheck::History,
+            lookback: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+/// A counting semaphore bounding concurrent Nova calls across every host being evacuated.
+#[derive(Debug)]
+pub struct Limiter {
+    free: Mutex<usize>,
+    cv: Condvar,
+    size: usize,
+}
+
+impl Limiter {
+    pub fn new(size: usize) -> Self {
+        let size = size.max(1);
+        Limiter { free: Mutex::new(size), cv: Condvar::new(), size }
+    }
+
+    /// The number of permits.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        {
+            let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+            while *free == 0 {
+                free = self.cv.wait(free).unwrap_or_else(PoisonError::into_inner);
+            }
+            *free -= 1;
+        }
+        // Released on unwind too, so a panicking call cannot leak a permit.
+        struct Release<'a>(&'a Limiter);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+                self.0.cv.notify_one();
+            }
+        }
+        let _r = Release(self);
+        f()
+    }
+}
+
+/// Runs `f` over `items` with at most `workers` threads (each call under a limiter permit);
+/// results in input order.
+fn parallel<T: Send, R: Send>(items: Vec<T>, workers: usize, limiter: &Limiter, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let n = items.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let queue: Mutex<VecDeque<(usize, T)>> = Mutex::new(items.into_iter().enumerate().collect());
+    let out: Mutex<Vec<Option<R>>> = Mutex::new((0..n).map(|_| None).collect());
+    std::thread::scope(|sc| {
+        for _ in 0..workers.clamp(1, n) {
+            sc.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).pop_front();
+                    let Some((i, item)) = next else { break };
+                    let r = limiter.run(|| f(item));
+                    out.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(r);
+                }
+            });
+        }
+    });
+    out.into_inner().unwrap_or_else(PoisonError::into_inner).into_iter().flatten().collect()
+}
+
+/// How one instance ended (or where it stands).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Runs on `to` with `status` (ACTIVE, or SHUTOFF for stopped instances / 2.95).
+    Evacuated { to: String, status: String },
+    /// Accepted by Nova, not tracked (`track=false`).
+    Accepted,
+    /// Left alone on purpose.
+    Skipped(String),
+    /// Nova would not or could not evacuate it.
+    Failed(String),
+    /// Still moving when the deadline came.
+    InProgress(String),
+}
+
+impl Outcome {
+    /// `evacuated`, `accepted`, `skipped`, `failed` or `in-progress`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Evacuated { .. } => "evacuated",
+            Outcome::Accepted => "accepted",
+            Outcome::Skipped(_) => "skipped",
+            Outcome::Failed(_) => "failed",
+            Outcome::InProgress(_) => "in-progress",
+        }
+    }
+
+    fn why(&self) -> String {
+        match self {
+            Outcome::Evacuated { to, status } => format!("runs on {to} ({status})"),
+            Outcome::Accepted => "evacuation accepted by nova (not tracked)".into(),
+            Outcome::Skipped(w) | Outcome::Failed(w) | Outcome::InProgress(w) => w.clone(),
+        }
+    }
+}
+
+/// The result for one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceReport {
+    pub id: String,
+    pub name: String,
+    pub priority: i64,
+    /// Why it was (not) selected.
+    pub decision: String,
+    pub outcome: Outcome,
+    /// Failed attempts.
+    pub attempts: u32,
+}
+
+/// The result for one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostReport {
+    pub host: String,
+    pub instances: Vec<InstanceReport>,
+    pub elapsed: Duration,
+    pub rounds: u32,
+}
+
+impl HostReport {
+    /// Every instance has reached an end (evacuated, accepted, skipped or failed).
+    pub fn settled(&self) -> bool {
+        !self.instances.iter().any(|i| matches!(i.outcome, Outcome::InProgress(_)))
+    }
+
+    /// Settled with no failure.
+    pub fn ok(&self) -> bool {
+        self.settled() && !self.instances.iter().any(|i| matches!(i.outcome, Outcome::Failed(_)))
+    }
+
+    /// How many instances ended as `kind` ([`Outcome::kind`]).
+    pub fn count(&self, kind: &str) -> usize {
+        self.instances.iter().filter(|i| i.outcome.kind() == kind).count()
+    }
+
+    /// The failed instances.
+    pub fn failed(&self) -> impl Iterator<Item = &InstanceReport> {
+        self.instances.iter().filter(|i| matches!(i.outcome, Outcome::Failed(_)))
+    }
+
+    /// One line of JSON: counts, and the instances that did not evacuate (at most 50, so the
+    /// line fits a syslog message).
+    pub fn summary_json(&self) -> String {
+        let notable: Vec<serde_json::Value> = self
+            .instances
+            .iter()
+            .filter(|i| matches!(i.outcome, Outcome::Failed(_) | Outcome::InProgress(_)))
+            .take(50)
+            .map(|i| {
+                serde_json::json!({"id": i.id, "name": i.name, "outcome": i.outcome.kind(),
+                    "why": i.outcome.why(), "attempts": i.attempts})
+            })
+            .collect();
+        serde_json::json!({
+            "event": "host-evacuation",
+            "host": self.host,
+            "settled": self.settled(),
+            "instances": self.instances.len(),
+            "evacuated": self.count("evacuated"),
+            "accepted": self.count("accepted"),
+            "skipped": self.count("skipped"),
+            "failed": self.count("failed"),
+            "in_progress": self.count("in-progress"),
+            "elapsed_s": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            "rounds": self.rounds,
+            "not_evacuated": notable,
+        })
+        .to_string()
+    }
+
+    /// Logs the summary (JSON at info) and one readable line per instance.
+    pub fn log(&self) {
+        for i in &self.instances {
+            let line = format!("{} ({}) on {}: {}: {}", i.id, i.name, self.host, i.outcome.kind(), i.outcome.why());
+            match i.outcome {
+                Outcome::Failed(_) => log::error!("{line}; selected because {}", i.decision),
+                Outcome::InProgress(_) => warn!("{line}"),
+                Outcome::Skipped(_) => info!("{line}"),
+                _ => info!("{line}; selected because {}", i.decision),
+            }
+        }
+        info!(
+            "evacuation of {}: {} evacuated, {} accepted, {} skipped, {} failed, {} in progress ({:.1} s)",
+            self.host,
+            self.count("evacuated"),
+            self.count("accepted"),
+            self.count("skipped"),
+            self.count("failed"),
+            self.count("in-progress"),
+            self.elapsed.as_secs_f64()
+        );
+        info!("{}", self.summary_json());
+    }
+
+    /// A `disabled_reason` for the service (Nova's limit: 255 characters) naming the failures.
+    pub fn disabled_reason(&self) -> String {
+        let failed: Vec<&str> = self.failed().map(|i| i.id.as_str()).collect();
+        let mut s = format!(
+            "instance-ha: evacuation finished {}: {} evacuated, {} failed",
+            iso8601(now_epoch()),
+            self.count("evacuated") + self.count("accepted"),
+            failed.len()
+        );
+        if !failed.is_empty() {
+            s.push_str(": ");
+            s.push_str(&failed.join(" "));
+        }
+        if s.chars().count() > 255 {
+            s = s.chars().take(252).collect::<String>() + "...";
+        }
+        s
+    }
+}
+
+/// Why a host was not (fully) processed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineError {
+    /// Nova has no `nova-compute` service by that name.
+    UnknownHost(String),
+    /// The host is not confirmed fenced: nothing was evacuated.
+    NotFenced(String),
+    /// Nova failed in a way the engine cannot work around.
+    Nova(Error),
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::UnknownHost(h) => write!(f, "nova does not know about {h}"),
+            EngineError::NotFenced(why) => write!(f, "{why}"),
+            EngineError::Nova(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl From<Error> for EngineError {
+    fn from(e: Error) -> Self {
+        EngineError::Nova(e)
+    }
+}
+
+/// Nova's view: forced down, or down and disabled (the reference's "off").
+pub fn fenced_in_nova(s: &Service) -> bool {
+    s.status != "UNKNOWN" && (s.forced_down == Some(true) || (s.state.as_deref() == Some("down") && s.status == "disabled"))
+}
+
+/// Pacemaker node names the Nova host may have (exact, then short name).
+pub fn node_candidates(host: &str) -> Vec<String> {
+    let mut v = vec![host.to_string()];
+    if let Some((short, _)) = host.split_once('.') {
+        if !short.is_empty() {
+            v.push(short.to_string());
+        }
+    }
+    v
+}
+
+const IN_FLIGHT: &[&str] = &["accepted", "pre-migrating", "running", "migrating", "queued", "preparing", "post-migrating", "confirming"];
+const FAILED: &[&str] = &["error", "failed", "cancelled"];
+
+fn mig_order(m: &Migration) -> (i64, u64) {
+    (m.created_at.as_deref().and_then(parse_iso8601).unwrap_or(0), m.id.parse::<u64>().unwrap_or(0))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum St {
+    /// Waiting to be (re)issued.
+    Idle,
+    /// An evacuation is under way.
+    InFlight,
+    /// An evacuate call's outcome is unknown since then.
+    Uncertain(Instant),
+    Final(Outcome),
+}
+
+#[derive(Debug, Clone)]
+struct Track {
+    name: String,
+    priority: i64,
+    decision: String,
+    st: St,
+    /// Failed evacuate calls of this run that left no migration (refused retryable, lost).
+    call_failures: u32,
+    /// Failed migrations seen in Nova.
+    failed_migrations: u32,
+    next_try: Option<Instant>,
+    last_error: Option<String>,
+    /// The instance's latest migration status, for messages.
+    migration: Option<String>,
+}
+
+impl Track {
+    fn new(name: &str, priority: i64, decision: String) -> Track {
+        Track {
+            name: name.to_string(),
+            priority,
+            decision,
+            st: St::Idle,
+            call_failures: 0,
+            failed_migrations: 0,
+            next_try: None,
+            last_error: None,
+            migration: None,
+        }
+    }
+    fn attempts(&self) -> u32 {
+        self.call_failures + self.failed_migrations
+    }
+    fn is_final(&self) -> bool {
+        matches!(self.st, St::Final(_))
+    }
+}
+
+/// What an evacuate call came to.
+enum Issued {
+    Accepted,
+    Uncertain(String),
+    Retryable(String),
+    Refused(String),
+    Gone(String),
+}
+
+/// The engine for one invocation.
+pub struct Engine<'a> {
+    pub nova: &'a dyn ComputeApi,
+    /// Pacemaker, when the agent runs under it.
+    pub cluster: Option<&'a dyn Cluster>,
+    pub settings: &'a Settings,
+    pub policy: &'a PolicyConfig,
+    pub limiter: &'a Limiter,
+}
+
+impl std::fmt::Debug for Engine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("settings", &self.settings).field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+impl Engine<'_> {
+    /// Confirms `host` is fenced (see the module documentation); returns its service.
+    pub fn check_fenced(&self, host: &str, deadline: Option<Instant>) -> Result<Service, EngineError> {
+        let q = ServiceQuery { binary: Some("nova-compute".into()), host: Some(host.to_string()) };
+        let svc = self
+            .nova
+            .list_services(&q)?
+            .into_iter()
+            .find(|s| s.host == host && s.binary == "nova-compute")
+            .ok_or_else(|| EngineError::UnknownHost(host.to_string()))?;
+        if !fenced_in_nova(&svc) {
+            return Err(EngineError::NotFenced(format!(
+                "refusing to evacuate {host}: its nova-compute service is {} and {} (forced_down={}), not fenced in nova",
+                svc.state.as_deref().unwrap_or("unknown"),
+                svc.status,
+                svc.forced_down.map_or("unknown".to_string(), |f| f.to_string())
+            )));
+        }
+        let (Some(cluster), FenceCheck::History | FenceCheck::InsideFencing) = (self.cluster, self.settings.fence_check) else {
+            return Ok(svc);
+        };
+        let until = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(30));
+        let mut readable = false;
+        let mut events = Vec::new();
+        for node in node_candidates(host) {
+            match cluster.fence_history(&node, until) {
+                Ok(Some(ev)) => {
+                    readable = true;
+                    events.extend(ev.into_iter().filter(|e| e.target == node).enumerate());
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(EngineError::NotFenced(format!("refusing to evacuate {host}: cannot read its fencing history: {e}")));
+                }
+            }
+        }
+        if !readable {
+            info!("fencing history of {host} cannot be read here; relying on nova's forced-down");
+            return Ok(svc);
+        }
+        let pending = events.iter().any(|(_, e)| e.state == FenceState::Pending);
+        if pending && self.settings.fence_check == FenceCheck::InsideFencing {
+            return Ok(svc);
+        }
+        if pending {
+            return Err(EngineError::NotFenced(format!("waiting for {host}: its fencing is still in progress")));
+        }
+        // The latest completed operation decides: a later unfencing (`on`) means the node is back.
+        let latest = events.iter().max_by_key(|(i, e)| (e.completed_epoch.unwrap_or(i64::MIN), *i)).map(|(_, e)| e);
+        match latest {
+            None => Err(EngineError::NotFenced(format!(
+                "refusing to evacuate {host}: pacemaker has no record of fencing it (nodes {}); set fence_check=nova to rely on nova alone",
+                node_candidates(host).join(", ")
+            ))),
+            Some(e) if e.is_successful_fence() => Ok(svc),
+            Some(e) => Err(EngineError::NotFenced(format!(
+                "refusing to evacuate {host}: the last fencing operation on it was '{}' ({:?})",
+                e.action, e.state
+            ))),
+        }
+    }
+
+    /// The targets to try before the scheduler: up, enabled, not the failed host.
+    fn reserved_targets(&self, host: &str) -> Result<Vec<String>, Error> {
+        let s = self.settings;
+        if s.reserved_hosts.is_empty() && s.reserved_aggregate.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut wanted = s.reserved_hosts.clone();
+        if let Some(name) = &s.reserved_aggregate {
+            match self.nova.list_aggregates()?.into_iter().find(|a| &a.name == name) {
+                Some(a) => wanted.extend(a.hosts),
+                None => warn!("reserved aggregate {name} does not exist; using the scheduler"),
+            }
+        }
+        let services = self.nova.list_services(&ServiceQuery { binary: Some("nova-compute".into()), host: None })?;
+        let mut out = Vec::new();
+        for h in wanted {
+            let usable = services.iter().any(|v| v.host == h && v.is_up() && v.status == "enabled" && v.forced_down != Some(true));
+            if h != host && usable && !out.contains(&h) {
+                out.push(h);
+            } else if h != host {
+                debug!("reserved host {h} is not up and enabled; not used as a target");
+            }
+        }
+        Ok(out)
+    }
+
+    fn issue(&self, id: &str, target: Option<String>) -> Issued {
+        let req = EvacuateRequest {
+            host: target.clone(),
+            on_shared_storage: self.settings.on_shared_storage,
+            ..Default::default()
+        };
+        let first = self.nova.evacuate(id, &req);
+        let result = match (first, &target) {
+            // The reserved host cannot take it (refused, unknown, full): let the scheduler pick.
+            (Err(e @ (Error::BadRequest { .. } | Error::Conflict { .. } | Error::NotFound { .. })), Some(t))
+                if !e.service_message().unwrap_or("").contains("still in use") =>
+            {
+                info!("evacuation of {id} to reserved host {t} refused ({e}); trying the scheduler");
+                self.nova.evacuate(id, &EvacuateRequest { host: None, ..req })
+            }
+            (r, _) => r,
+        };
+        match result {
+            Ok(_) => Issued::Accepted,
+            Err(e) => {
+                let msg = e.service_message().map_or_else(|| e.to_string(), str::to_owned);
+                match e {
+                    Error::OutcomeUnknown { .. } | Error::ServerError { .. } | Error::Timeout { .. } | Error::Connection { .. } | Error::Conflict { .. } => {
+                        Issued::Uncertain(msg)
+                    }
+                    Error::RateLimited { .. } => Issued::Retryable(msg),
+                    Error::NotFound { .. } => Issued::Gone(msg),
+                    _ => Issued::Refused(msg),
+                }
+            }
+        }
+    }
+
+    /// Evacuates `host` (see the module documentation). `heartbeat` is called once per round
+    /// while work goes on (NovaEvacuate refreshes its in-progress marker there).
+    pub fn evacuate_host(&self, host: &str, deadline: Option<Instant>, heartbeat: &dyn Fn()) -> Result<HostReport, EngineError> {
+        let start = Instant::now();
+        let svc = self.check_fenced(host, deadline)?;
+        let s = self.settings;
+        // Nova's journal of this incident: evacuations since the service was last changed
+        // (fence_compute's force-down / disable), with slack for clock skew.
+        let since_epoch = svc
+            .updated_at
+            .as_deref()
+            .and_then(parse_iso8601)
+            .map_or_else(|| now_epoch() - i64::try_from(s.lookback.as_secs()).unwrap_or(0), |t| t - 300);
+        let since = iso8601(since_epoch);
+        let selector = Selector::prepare(self.nova, self.policy, host)?;
+        let targets = self.reserved_targets(host)?;
+        let rr = AtomicUsize::new(0);
+        let mut tracks: BTreeMap<String, Track> = BTreeMap::new();
+        let mut poll = s.poll_min;
+        let mut rounds = 0u32;
+        let mut transient = 0u32;
+        loop {
+            rounds += 1;
+            let listing = self.nova.list_servers_on_host(host).and_then(|servers| {
+                let q = MigrationQuery {
+                    source_compute: Some(host.to_string()),
+                    migration_type: Some("evacuation".into()),
+                    changes_since: Some(since.clone()),
+                    ..Default::default()
+                };
+                Ok((servers, self.nova.list_migrations(&q)?))
+            });
+            let (mut servers, migrations) = match listing {
+                Ok(x) => {
+                    transient = 0;
+                    x
+                }
+                Err(e) if e.is_transient() && !deadline_near(deadline, poll) => {
+                    transient += 1;
+                    warn!("evacuation of {host}: nova failed ({e}); retrying in {:.1} s", poll.as_secs_f64());
+                    std::thread::sleep(poll.min(s.poll_max) * transient.min(4));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let mut by_inst: BTreeMap<String, Vec<Migration>> = BTreeMap::new();
+            for m in migrations {
+                if let Some(i) = m.instance_uuid.clone() {
+                    by_inst.entry(i).or_default().push(m);
+                }
+            }
+            for v in by_inst.values_mut() {
+                v.sort_by_key(mig_order);
+            }
+            selector.order(&mut servers);
+            let on_host: BTreeSet<String> = servers.iter().map(|x| x.id.clone()).collect();
+            let mut changed = false;
+            let mut queue: Vec<String> = Vec::new();
+            let now = Instant::now();
+            for sv in &servers {
+                let t = tracks.entry(sv.id.clone()).or_insert_with(|| {
+                    let d = selector.decide(sv);
+                    let mut t = Track::new(&sv.name, selector.priority(sv), d.why.clone());
+                    if !d.evacuate {
+                        t.st = St::Final(Outcome::Skipped(d.why));
+                    }
+                    t
+                });
+                if t.is_final() {
+                    continue;
+                }
+                let before = t.st.clone();
+                self.decide_on_host(host, sv, by_inst.get(&sv.id).map(Vec::as_slice).unwrap_or(&[]), t, now);
+                changed |= t.st != before;
+                if t.st == St::Idle && t.next_try.is_none_or(|n| n <= now) {
+                    queue.push(sv.id.clone());
+                }
+            }
+            // Instances no longer listed on the host: evacuated (by us now, by an earlier run
+            // of ours, or by someone else) or deleted.
+            let mut to_check = Vec::new();
+            for (id, migs) in &by_inst {
+                if on_host.contains(id) {
+                    continue;
+                }
+                let t = tracks.entry(id.clone()).or_insert_with(|| {
+                    Track::new(id, 0, "its evacuation was already under way when this run started".into())
+                });
+                if t.is_final() {
+                    continue;
+                }
+                let latest = migs.last();
+                t.migration = latest.map(|m| m.status.clone());
+                match latest.map(|m| m.status.as_str()) {
+                    Some(st) if IN_FLIGHT.contains(&st) => {
+                        if t.st != St::InFlight {
+                            t.st = St::InFlight;
+                            changed = true;
+                        }
+                        if let Some(why) = self.timed_out(latest) {
+                            t.st = St::Final(Outcome::Failed(why));
+                            changed = true;
+                        }
+                    }
+                    _ => to_check.push(id.clone()),
+                }
+            }
+            for (id, t) in &tracks {
+                if !t.is_final() && !on_host.contains(id) && !by_inst.contains_key(id) {
+                    to_check.push(id.clone());
+                }
+            }
+            // One server read per instance whose evacuation ended, in parallel.
+            let checked = parallel(to_check, s.concurrency, self.limiter, |id| {
+                let r = self.nova.get_server(&id);
+                (id, r)
+            });
+            for (id, r) in checked {
+                let Some(t) = tracks.get_mut(&id) else { continue };
+                let before = t.st.clone();
+                match r {
+                    Ok(sv) if sv.host.as_deref() == Some(host) => {
+                        // Listed on the host a moment ago... or back: decided next round.
+                    }
+                    Ok(sv) => {
+                        let status = sv.status.clone();
+                        let to = sv.host.clone().unwrap_or_else(|| "?".into());
+                        if sv.task_state.is_none() && matches!(status.as_str(), "ACTIVE" | "SHUTOFF") {
+                            t.st = St::Final(Outcome::Evacuated { to, status });
+                        } else if status == "ERROR" && sv.task_state.is_none() {
+                            t.st = St::Final(Outcome::Failed(format!(
+                                "instance is in ERROR on {to} after its evacuation (migration {})",
+                                t.migration.as_deref().unwrap_or("unknown")
+                            )));
+                        } else {
+                            t.st = St::InFlight;
+                        }
+                    }
+                    Err(e) if e.is_not_found() => t.st = St::Final(Outcome::Skipped("the server was deleted".into())),
+                    Err(e) => debug!("cannot read server {id}: {e}; checked again next round"),
+                }
+                changed |= t.st != before;
+            }
+            // Issue what is due, in priority order (`servers` is sorted).
+            if !queue.is_empty() {
+                let jobs: Vec<(String, Option<String>)> = queue
+                    .iter()
+                    .map(|id| {
+                        let fresh = tracks.get(id).is_some_and(|t| t.attempts() == 0);
+                        let target = (fresh && !targets.is_empty())
+                            .then(|| targets[rr.fetch_add(1, Ordering::Relaxed) % targets.len()].clone());
+                        (id.clone(), target)
+                    })
+                    .collect();
+                info!("evacuation of {host}: issuing {} evacuation(s)", jobs.len());
+                let results = parallel(jobs, s.concurrency, self.limiter, |(id, target)| {
+                    let r = self.issue(&id, target);
+                    (id, r)
+                });
+                let now = Instant::now();
+                for (id, r) in results {
+                    let Some(t) = tracks.get_mut(&id) else { continue };
+                    changed = true;
+                    match r {
+                        Issued::Accepted if s.track => t.st = St::InFlight,
+                        Issued::Accepted => t.st = St::Final(Outcome::Accepted),
+                        Issued::Uncertain(msg) => {
+                            warn!("evacuation of {id} on {host}: outcome unknown ({msg}); checking before anything else");
+                            t.last_error = Some(msg);
+                            t.st = St::Uncertain(now);
+                        }
+                        Issued::Retryable(msg) => {
+                            t.call_failures += 1;
+                            t.next_try = Some(now + backoff(s.retry_backoff, t.attempts()));
+                            t.last_error = Some(msg);
+                        }
+                        Issued::Refused(msg) => {
+                            log::error!("Evacuation of {id} on {host} failed: {msg}");
+                            t.st = St::Final(Outcome::Failed(format!("nova refused the evacuation: {msg}")));
+                        }
+                        Issued::Gone(msg) => t.st = St::Final(Outcome::Skipped(format!("the server no longer exists: {msg}"))),
+                    }
+                }
+            }
+            let pending = tracks.values().filter(|t| !t.is_final()).count();
+            if pending == 0 {
+                break;
+            }
+            if !s.track && tracks.values().all(|t| t.is_final() || t.st == St::InFlight) {
+                break;
+            }
+            if deadline_near(deadline, poll) {
+                break;
+            }
+            heartbeat();
+            poll = if changed { s.poll_min } else { (poll * 2).min(s.poll_max) };
+            debug!("evacuation of {host}: {pending} instance(s) pending; next round in {:.2} s", poll.as_secs_f64());
+            std::thread::sleep(poll);
+        }
+        let mut instances: Vec<InstanceReport> = tracks
+            .into_iter()
+            .map(|(id, t)| {
+                let outcome = match &t.st {
+                    St::Final(o) => o.clone(),
+                    St::InFlight => Outcome::InProgress(format!(
+                        "evacuation still in progress (migration {})",
+                        t.migration.as_deref().unwrap_or("not yet visible")
+                    )),
+                    St::Uncertain(_) => Outcome::InProgress("evacuate call outcome not yet known".into()),
+                    St::Idle => Outcome::InProgress(format!(
+                        "waiting to retry after {} failed attempt(s): {}",
+                        t.attempts(),
+                        t.last_error.as_deref().unwrap_or("-")
+                    )),
+                };
+                InstanceReport { id, name: t.name.clone(), priority: t.priority, decision: t.decision.clone(), outcome, attempts: t.attempts() }
+            })
+            .collect();
+        instances.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)).then_with(|| a.id.cmp(&b.id)));
+        Ok(HostReport { host: host.to_string(), instances, elapsed: start.elapsed(), rounds })
+    }
+
+    /// `Some(reason)` when the migration has run longer than the tracking timeout.
+    fn timed_out(&self, m: Option<&Migration>) -> Option<String> {
+        let limit = self.settings.tracking_timeout?;
+        let m = m?;
+        let created = m.created_at.as_deref().and_then(parse_iso8601)?;
+        let age = now_epoch().saturating_sub(created);
+        (age > i64::try_from(limit.as_secs()).unwrap_or(i64::MAX)).then(|| {
+            format!("evacuation did not finish within {} s (migration {} since {} s)", limit.as_secs(), m.status, age)
+        })
+    }
+
+    /// One instance still on the failed host.
+    fn decide_on_host(&self, host: &str, sv: &Server, migs: &[Migration], t: &mut Track, now: Instant) {
+        let s = self.settings;
+        let latest = migs.last();
+        t.migration = latest.map(|m| m.status.clone());
+        t.failed_migrations = u32::try_from(migs.iter().filter(|m| FAILED.contains(&m.status.as_str())).count()).unwrap_or(u32::MAX);
+        let in_flight = latest.is_some_and(|m| IN_FLIGHT.contains(&m.status.as_str()));
+        if let Some(ts) = sv.task_state.as_deref() {
+            if in_flight || ts.starts_with("rebuild") {
+                if t.st != St::InFlight {
+                    info!("evacuation of {} on {host} is under way (task_state {ts}); following it", sv.id);
+                }
+                t.st = St::InFlight;
+                if let Some(why) = self.timed_out(latest) {
+                    t.st = St::Final(Outcome::Failed(why));
+                }
+            } else {
+                t.st = St::Final(Outcome::Failed(format!("nova cannot evacuate it while its task_state is {ts}")));
+            }
+            return;
+        }
+        if in_flight {
+            t.st = St::InFlight;
+            if let Some(why) = self.timed_out(latest) {
+                t.st = St::Final(Outcome::Failed(why));
+            }
+            return;
+        }
+        let vm = sv.vm_state.as_deref().unwrap_or("unknown");
+        if !matches!(vm, "active" | "stopped" | "error") {
+            t.st = St::Final(Outcome::Failed(format!("nova cannot evacuate an instance in vm_state {vm}")));
+            return;
+        }
+        // Idle on the failed host: never issued, or the last attempt ended without moving it.
+        match t.st.clone() {
+            St::InFlight => {
+                let status = latest.map_or("vanished", |m| m.status.as_str()).to_string();
+                t.last_error = Some(format!("migration {status}"));
+                warn!("evacuation of {} on {host} ended with migration {status}", sv.id);
+                t.st = St::Idle;
+                t.next_try = Some(now + backoff(s.retry_backoff, t.attempts()));
+            }
+            St::Uncertain(at) => {
+                if now.duration_since(at) < s.recheck_after {
+                    return;
+                }
+                // Checked: the call did not take effect. Counted as an attempt.
+                t.call_failures += 1;
+                t.st = St::Idle;
+                t.next_try = Some(now + backoff(s.retry_backoff, t.attempts()));
+            }
+            _ => {}
+        }
+        if t.last_error.is_none() && t.failed_migrations > 0 {
+            t.last_error = latest.map(|m| format!("migration {}", m.status));
+        }
+        if t.attempts() >= s.attempts {
+            t.st = St::Final(Outcome::Failed(format!(
+                "gave up after {} attempt(s): {}",
+                t.attempts(),
+                t.last_error.as_deref().unwrap_or("failed")
+            )));
+        }
+    }
+}
+
+fn backoff(base: Duration, attempts: u32) -> Duration {
+    base * 2u32.saturating_pow(attempts.saturating_sub(1).min(6))
+}
+
+/// True when another round would not fit before the deadline.
+fn deadline_near(deadline: Option<Instant>, poll: Duration) -> bool {
+    deadline.is_some_and(|d| Instant::now() + poll + Duration::from_millis(200) >= d)
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;
