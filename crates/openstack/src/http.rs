@@ -15,6 +15,7 @@
 //! allows, otherwise the last answer is returned.
 
 use std::collections::hash_map::RandomState;
+use std::error::Error as _;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -286,7 +287,17 @@ impl Transport {
                 Ok(Attempt::Done(response))
             }
             Err(e) => {
-                let message = chain(&e);
+                // reqwest's top message repeats the whole URL; the causes
+                // and the server's address say more, in less.
+                let causes = e.source().map(chain).unwrap_or_else(|| chain(&e));
+                let message = match e.url().and_then(|u| {
+                    u.host_str()
+                        .map(|h| (h.to_owned(), u.port_or_known_default()))
+                }) {
+                    Some((h, Some(p))) => format!("{causes} ({h}:{p})"),
+                    Some((h, None)) => format!("{causes} ({h})"),
+                    None => causes,
+                };
                 self.log
                     .debug(|| format!("{what} -> error: {message} ({ms} ms)"));
                 if is_tls(&e) {
