@@ -429,6 +429,50 @@ pub fn default_images() -> Vec<ImageConfig> {
     }]
 }
 
+/// A scenario that uses every field (`nova-sim example-scenario`).
+pub fn example() -> Scenario {
+    let mut s = Scenario::with_hosts(3);
+    s.seed = Some(42);
+    s.rebuild_delay_ms = 500;
+    s.rebuild_jitter_ms = 200;
+    s.schedule_delay_ms = 20;
+    s.hosts[0].max_instances = Some(20);
+    s.hosts[1].vcpus = Some(16);
+    s.hosts[1].ram_mb = Some(65536);
+    s.hosts[2].heartbeat = Some("external".into());
+    s.auth.app_credentials.push(AppCredential { id: "ac-ha".into(), name: Some("instance-ha".into()), secret: "s3cret".into(), user: None });
+    let mut flavors = default_flavors();
+    flavors[0].extra_specs.insert("evacuable".into(), "true".into());
+    s.flavors = Some(flavors);
+    let mut images = default_images();
+    images[0].tags.push("evacuable".into());
+    s.images = Some(images);
+    s.aggregates.push(AggregateConfig {
+        name: "ha".into(),
+        availability_zone: None,
+        hosts: vec!["compute-0".into(), "compute-1".into()],
+        metadata: [("evacuable".to_string(), "true".to_string())].into(),
+    });
+    s.add_servers("compute-0", "vm", 3);
+    s.servers[1].vm_state = "stopped".into();
+    s.servers[2].image = Some(String::new());
+    s.faults.rules.push(crate::faults::FaultRule {
+        id: Some("slow-nova".into()),
+        service: Some("nova".into()),
+        latency: Some(crate::faults::Latency { uniform_ms: Some([50, 200]), ..Default::default() }),
+        ..Default::default()
+    });
+    s.faults.evacuations.push(crate::faults::EvacuationFault {
+        server: Some("vm-0".into()),
+        host: None,
+        times: 1,
+        kind: "no_valid_host".into(),
+        status: None,
+        fired: 0,
+    });
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,5 +484,12 @@ mod tests {
         assert_eq!(s.auth.password, "secret");
         assert_eq!(s.regions.len(), 2);
         assert!(Scenario::from_json(r#"{"bogus":1}"#).is_err());
+    }
+
+    #[test]
+    fn example_round_trips_and_loads() {
+        let text = serde_json::to_string(&example()).unwrap();
+        let s = Scenario::from_json(&text).unwrap();
+        crate::world::World::new(s).unwrap();
     }
 }

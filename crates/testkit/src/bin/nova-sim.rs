@@ -7,6 +7,7 @@
 //! * `nova-sim compute --host NAME --url http://SIM [--interval SECS]` is the
 //!   heartbeat loop standing in for nova-compute on a lab compute node; its
 //!   first heartbeat announces a (re)start. Exits 0 on SIGTERM/SIGINT.
+//! * `nova-sim example-scenario` prints a scenario that uses every field.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ fn cli() -> Command {
                 .arg(Arg::new("tls-cert").long("tls-cert").value_name("PEM").value_parser(clap::value_parser!(PathBuf)))
                 .arg(Arg::new("tls-key").long("tls-key").value_name("PEM").value_parser(clap::value_parser!(PathBuf))),
         )
+        .subcommand(Command::new("example-scenario").about("Print an example scenario showing every field"))
         .subcommand(
             Command::new("compute")
                 .about("Heartbeat loop standing in for nova-compute on a host")
@@ -66,6 +68,10 @@ fn main() {
     let result = match matches.subcommand() {
         Some(("serve", m)) => serve(m),
         Some(("compute", m)) => compute(m),
+        Some(("example-scenario", _)) => {
+            println!("{}", serde_json::to_string_pretty(&iha_testkit::scenario::example()).unwrap_or_default());
+            Ok(())
+        }
         _ => Ok(()),
     };
     if let Err(e) = result {
