@@ -202,6 +202,7 @@ fn server_verification() {
         .list_aggregates()
         .unwrap_err();
     assert!(matches!(e, Error::Tls { .. }), "{e}");
+    assert!(e.to_string().contains("certificate"), "{e}");
     // The system store does not know our test CA.
     let e = Client::new(options(&server, TlsOptions::default()))
         .list_aggregates()
