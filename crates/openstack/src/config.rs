@@ -648,6 +648,7 @@ pub struct ConnectionOptions {
     pub token_cache: TokenCacheMode,
     /// Reuse a cached token until this long before it expires.
     pub token_expiry_margin: Duration,
+    /// Where messages go; defaults to the `log` facade.
     pub logger: LogSink,
     pub user_agent: String,
 }
@@ -811,7 +812,7 @@ impl ConnectionOptions {
             retry: RetryPolicy::default(),
             token_cache: TokenCacheMode::Default,
             token_expiry_margin: Duration::from_secs(60),
-            logger: LogSink::none(),
+            logger: LogSink::log_crate(),
             user_agent: concat!("instance-ha/", env!("CARGO_PKG_VERSION")).to_owned(),
         })
     }

@@ -1,6 +1,7 @@
 //! A tiny logging facade: the runtimes (`iha-ocf`, `iha-fence`) own the real
-//! logger and hand this crate a [`Logger`] trait object. Keeping it this small
-//! avoids a dependency on the `log` crate and any global state.
+//! logger and hand this crate a [`Logger`] trait object, or use
+//! [`LogSink::log_crate`] to forward to the `log` facade they install.
+//! Tests pass a closure and inspect what was logged.
 
 use std::fmt;
 use std::sync::Arc;
@@ -41,6 +42,20 @@ impl LogSink {
     /// Wraps a logger.
     pub fn new(logger: Arc<dyn Logger>) -> Self {
         LogSink(Some(logger))
+    }
+
+    /// A sink that forwards to the `log` crate facade (target
+    /// `iha_openstack`), which the agents' runtimes (`iha-log`) install.
+    pub fn log_crate() -> Self {
+        LogSink(Some(Arc::new(|level: Level, m: &str| {
+            let l = match level {
+                Level::Debug => log::Level::Debug,
+                Level::Info => log::Level::Info,
+                Level::Warn => log::Level::Warn,
+                Level::Error => log::Level::Error,
+            };
+            log::log!(target: "iha_openstack", l, "{m}");
+        })))
     }
 
     /// A sink that drops every message.
