@@ -1,13 +1,14 @@
 //! `fence_evacuate`: evacuates the instances of a fenced compute host.
 //!
-//! Usable alone as a fencing-topology level and called by `NovaEvacuate` in reference
-//! deployments. Not a fabric agent: default action `reboot`, `on` not automatic
-//! (REFERENCE.md §4).
+//! Usable alone as a fencing-topology level (after the power device of the same level) and by
+//! hand; our `NovaEvacuate` calls the same engine directly instead of running this agent. Not a
+//! fabric agent: default action `reboot`, `on` not automatic (REFERENCE.md §4).
 
 use iha_meta::common::{FENCE_OPENSTACK, FENCE_STANDARD};
 use iha_meta::{Action, Agent, ExitStatus, Getopt, Param, Protocol};
 
 mod handlers;
+pub mod shared;
 pub use handlers::FenceEvacuate;
 
 static OWN: &[Param] = &[Param {
@@ -26,7 +27,7 @@ pub static SPEC: Agent = Agent {
     shortdesc: "Fence agent for the automatic resurrection of OpenStack compute instances",
     longdesc: "Used to reschedule flagged instances",
     vendor_url: "",
-    params: &[OWN, FENCE_OPENSTACK, FENCE_STANDARD],
+    params: &[OWN, FENCE_OPENSTACK, shared::ENGINE_PARAMS, FENCE_STANDARD],
     actions: &[
         Action { automatic: Some(false), ..Action::new("on", "Not supported: exits 1, as the reference.") },
         Action::new("off", "Evacuate the evacuable instances of the fenced host and track them until they run elsewhere."),

@@ -1,9 +1,35 @@
 //! The actions of `NovaEvacuate`.
 //!
-//! `start`/`stop` keep a state file in `HA_RSCTMP` as the reference does; the evacuation work of
-//! `monitor` arrives with the evacuation engine and answers "unimplemented" until then.
+//! `start`/`stop` keep a state file in `HA_RSCTMP` as the reference does (no evacuation work in
+//! `start`, so its timeout can stay low). Every recurring `monitor`:
+//!
+//! 1. reads every host's `evacuate` value; hosts marked `yes`, our own in-progress markers and
+//!    other nodes' markers not refreshed for `takeover_after` seconds need work, fresh markers
+//!    of other nodes are left to them ([`iha_core::state`]). Without work, Nova is not called.
+//! 2. applies the storm guard: when too many compute hosts are failed, hosts still marked `yes`
+//!    are held (logged at error level every monitor); hosts already in progress continue.
+//! 3. processes every host in its own thread, sharing one client and one concurrency limit:
+//!    confirm it is fenced (else leave `yes`, retried next monitor), wait `evacuate_delay` for
+//!    that host alone, write `<node>@<now>`, evacuate through the engine while refreshing the
+//!    marker, and once every instance is settled record failures in the service's
+//!    `disabled_reason` and write `no` (unfencing, ours or the reference's, waits for `no`).
+//!    A host not settled by the monitor's deadline keeps our marker and is resumed next
+//!    monitor.
+//!
+//! Nova unreachable: the monitor still returns 0 (running) and logs an error; see
+//! docs/deviations.md. Probes only check the state file.
 
+use iha_agent_fence_evacuate::shared::{LogBridge, engine_config, options};
+use iha_core::clock::now_epoch;
+use iha_core::engine::{Engine, EngineError, FenceCheck, Limiter};
+use iha_core::state::{self, Mark, Plan};
+use iha_core::storm;
 use iha_ocf::{Context, OcfError, ResourceAgent, Running};
+use iha_openstack::{Client, ComputeApi, Deadline, ServiceQuery, ServiceRef};
+use iha_pacemaker::{Cluster, EVACUATE_ATTR, Tools};
+use log::{debug, error, info, warn};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The `NovaEvacuate` handlers.
 #[derive(Debug, Default)]
@@ -13,9 +39,24 @@ fn active_file(ctx: &Context<'_>) -> std::path::PathBuf {
     ctx.state_file("active")
 }
 
+/// How often the in-progress marker is rewritten while a host is being worked on.
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+/// Parameter checks without the network. Credentials are resolved (parameters, clouds.yaml,
+/// `OS_*`) when a monitor has work, since they may come from files that change after start.
+fn configured(ctx: &Context<'_>) -> Result<(), OcfError> {
+    ctx.check_params()?;
+    engine_config(ctx.values, FenceCheck::History).map_err(|e| OcfError::configured(format!("invalid parameter: {e}")))?;
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+}
+
 impl ResourceAgent for NovaEvacuate {
     fn start(&self, ctx: &Context<'_>) -> Result<(), OcfError> {
-        ctx.check_params()?;
+        configured(ctx)?;
         std::fs::create_dir_all(&ctx.state_dir)
             .and_then(|()| std::fs::write(active_file(ctx), b""))
             .map_err(|e| OcfError::generic(format!("cannot write state file in {}: {e}", ctx.state_dir.display())))
@@ -29,10 +70,193 @@ impl ResourceAgent for NovaEvacuate {
         }
     }
 
+    fn validate(&self, ctx: &Context<'_>) -> Result<(), OcfError> {
+        configured(ctx)
+    }
+
     fn monitor(&self, ctx: &Context<'_>) -> Result<Running, OcfError> {
         if !active_file(ctx).exists() {
             return Ok(Running::No);
         }
-        Err(OcfError::unimplemented("monitor (evacuation)"))
+        if ctx.probe {
+            // A probe asks "is it running here?", never "evacuate now".
+            return Ok(Running::Yes);
+        }
+        configured(ctx)?;
+        let tools = Tools::default();
+        monitor_with(ctx, &tools)?;
+        Ok(Running::Yes)
+    }
+}
+
+/// One monitor's evacuation work against `cluster` (tests inject a fake).
+pub fn monitor_with(ctx: &Context<'_>, cluster: &dyn Cluster) -> Result<(), OcfError> {
+    let (settings, policy, limits) =
+        engine_config(ctx.values, FenceCheck::History).map_err(|e| OcfError::configured(format!("invalid parameter: {e}")))?;
+    let takeover = ctx.values.seconds("takeover_after").unwrap_or(Duration::from_secs(120));
+    let marks = match cluster.attr_query_all(EVACUATE_ATTR, ctx.deadline) {
+        Ok(m) => m,
+        Err(e) => {
+            warn!("cannot read the {EVACUATE_ATTR} attribute: {e}; trying again next monitor");
+            return Ok(());
+        }
+    };
+    let local = cluster.local_node(ctx.deadline).unwrap_or_else(|e| {
+        warn!("cannot ask Pacemaker for this node's name ({e}); using the host name");
+        hostname()
+    });
+    let now = now_epoch();
+    let mut work: Vec<(String, Plan)> = Vec::new();
+    let mut marked: Vec<String> = Vec::new();
+    for (host, value) in marks {
+        let mark = Mark::parse(&value);
+        if matches!(mark, Mark::Required | Mark::InProgress { .. }) {
+            marked.push(host.clone());
+        }
+        match state::plan(&mark, &local, now, takeover) {
+            Plan::Ignore => debug!("{host} is either fine or already handled ({value:?})"),
+            Plan::Defer { owner, age } => info!(
+                "Deferring processing partial evacuation of {host} by {owner}: refreshed {} s ago",
+                age.as_secs()
+            ),
+            p => work.push((host, p)),
+        }
+    }
+    if work.is_empty() {
+        return Ok(());
+    }
+    let opts = options(ctx.values, ctx.values.get("password")).map_err(OcfError::configured)?.with_logger(std::sync::Arc::new(LogBridge));
+    let nova = Client::new(opts).with_deadline(Deadline::at(ctx.deadline));
+    let services = match nova.list_services(&ServiceQuery { binary: Some("nova-compute".into()), host: None }) {
+        Ok(s) => s,
+        Err(e) => {
+            let hosts: Vec<&str> = work.iter().map(|(h, _)| h.as_str()).collect();
+            error!("nova is unreachable ({e}): evacuation of {} postponed to the next monitor", hosts.join(", "));
+            return Ok(());
+        }
+    };
+    let verdict = storm::assess(&services, &marked, limits);
+    if let Some(why) = &verdict.hold {
+        error!("{why}");
+        work.retain(|(host, p)| {
+            let keep = !matches!(p, Plan::Start);
+            if !keep {
+                error!("evacuation of {host} held by the storm guard");
+            }
+            keep
+        });
+    }
+    let limiter = Limiter::new(settings.concurrency);
+    let engine = Engine { nova: &nova, cluster: Some(cluster), settings: &settings, policy: &policy, limiter: &limiter };
+    let delay = ctx.values.seconds("evacuate_delay").unwrap_or_default();
+    let record = ctx.values.flag("record_failures");
+    let nova = &nova;
+    std::thread::scope(|sc| {
+        for (host, plan) in &work {
+            let engine = &engine;
+            let local = local.as_str();
+            let deadline = ctx.deadline;
+            sc.spawn(move || process_host(deadline, cluster, engine, nova, local, host, plan, delay, record));
+        }
+    });
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn process_host(
+    deadline: Instant,
+    cluster: &dyn Cluster,
+    engine: &Engine<'_>,
+    nova: &dyn ComputeApi,
+    local: &str,
+    host: &str,
+    plan: &Plan,
+    delay: Duration,
+    record: bool,
+) {
+    match plan {
+        Plan::Start => info!("Initiating evacuation of {host}"),
+        Plan::Resume => info!("Resuming evacuation of {host}"),
+        Plan::TakeOver { owner, age } => {
+            info!("Processing partial evacuation of {host} by {owner}: not refreshed for {} s, taking over", age.as_secs());
+        }
+        _ => return,
+    }
+    // Fenced first; a refused host keeps its mark and is looked at again next monitor.
+    if let Err(e) = engine.check_fenced(host, Some(deadline)) {
+        match e {
+            EngineError::UnknownHost(_) => info!("Nova does not know about {host}"),
+            e => warn!("evacuation of {host} not started: {e}"),
+        }
+        return;
+    }
+    let write = |value: &str| cluster.attr_update(EVACUATE_ATTR, host, value, deadline);
+    if let Err(e) = write(&state::in_progress(local, now_epoch())) {
+        // Only this host is skipped (the reference gave up on every remaining host, O15).
+        warn!("Can not set evacuation state of {host}: {e}");
+        return;
+    }
+    let last = Mutex::new(Instant::now());
+    let heartbeat = || {
+        let mut l = last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if l.elapsed() >= REFRESH_EVERY {
+            *l = Instant::now();
+            if let Err(e) = write(&state::in_progress(local, now_epoch())) {
+                warn!("cannot refresh the evacuation marker of {host}: {e}");
+            }
+        }
+    };
+    if matches!(plan, Plan::Start) && !delay.is_zero() {
+        // Per host, in this host's thread: other hosts are not held up (O15, O19).
+        if Instant::now() + delay + Duration::from_secs(5) >= deadline {
+            warn!("evacuate_delay of {} s for {host} does not fit in this monitor; the next one continues", delay.as_secs());
+            return;
+        }
+        info!("Delaying nova evacuate of {host} by {} seconds", delay.as_secs());
+        let until = Instant::now() + delay;
+        while Instant::now() < until {
+            std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_secs(1)));
+            heartbeat();
+        }
+    }
+    let report = match engine.evacuate_host(host, Some(deadline), &heartbeat) {
+        Ok(r) => r,
+        Err(e @ (EngineError::NotFenced(_) | EngineError::UnknownHost(_))) => {
+            warn!("Evacuation of {host} failed: {e}");
+            if let Err(e) = write(state::REQUIRED) {
+                warn!("Can not set evacuation state of {host}: {e}");
+            }
+            return;
+        }
+        Err(EngineError::Nova(e)) => {
+            error!("evacuation of {host} interrupted: {e}; the next monitor continues where it stopped");
+            return;
+        }
+    };
+    report.log();
+    if !report.settled() {
+        info!("evacuation of {host} continues at the next monitor: {} instance(s) in progress", report.count("in-progress"));
+        if let Err(e) = write(&state::in_progress(local, now_epoch())) {
+            warn!("cannot refresh the evacuation marker of {host}: {e}");
+        }
+        return;
+    }
+    let failed = report.count("failed");
+    if failed > 0 {
+        let ids: Vec<&str> = report.failed().map(|i| i.id.as_str()).collect();
+        error!(
+            "Evacuation of {host} finished with {failed} instance(s) nova did not evacuate: {}; the host is released for unfencing",
+            ids.join(", ")
+        );
+        if record {
+            let reason = report.disabled_reason();
+            if let Err(e) = nova.disable_service(&ServiceRef::compute(host), Some(&reason)) {
+                warn!("cannot record the failures in the disabled reason of {host}: {e}");
+            }
+        }
+    }
+    match write(state::DONE) {
+        Ok(()) => info!("Completed evacuation of {host}"),
+        Err(e) => warn!("Can not set evacuation state of {host} to no: {e}; the next monitor retries"),
     }
 }

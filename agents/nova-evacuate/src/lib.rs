@@ -9,16 +9,43 @@ use iha_meta::common::OCF_OPENSTACK;
 use iha_meta::{Action, Agent, ExitStatus, Param, Protocol, Type};
 
 mod handlers;
-pub use handlers::NovaEvacuate;
+pub use handlers::{NovaEvacuate, monitor_with};
 
-static OWN: &[Param] = &[Param {
-    ty: Type::Integer,
-    default: Some("0"),
-    longdesc: "Allows delaying the nova evacuate API call, e.g. to give a storage array time to \
-clean up eventual locks/leases. Applied once per host, counted from the moment the host was \
-found marked, without holding up other hosts.",
-    ..Param::new("evacuate_delay", "Nova evacuate delay")
-}];
+static OWN: &[Param] = &[
+    Param {
+        ty: Type::Integer,
+        default: Some("0"),
+        longdesc: "Allows delaying the nova evacuate API call, e.g. to give a storage array time to \
+clean up eventual locks/leases. Applied once per host when its evacuation starts, in that \
+host's own thread, without holding up other hosts.",
+        ..Param::new("evacuate_delay", "Nova evacuate delay")
+    },
+    Param {
+        ty: Type::Boolean,
+        default: Some("1"),
+        longdesc: "Select instances by the evacuable markers (see evacuable_tag); 0 evacuates every \
+instance of the host except those whose owner opted out.",
+        ..Param::new("instance_filtering", "Evacuate only evacuable instances")
+    },
+    Param {
+        ty: Type::Second,
+        default: Some("120"),
+        longdesc: "An in-progress marker (<node>@<time>) of another node that has not been refreshed \
+for this long is taken over. The node working on a host refreshes its marker every few seconds \
+and at the end of every monitor, so this bounds how long a dead controller can hold a host \
+(the reference used a fixed 60 s, however long the evacuation really took). Keep it above \
+the monitor interval.",
+        ..Param::new("takeover_after", "Take over a stale evacuation after")
+    },
+    Param {
+        ty: Type::Boolean,
+        default: Some("1"),
+        longdesc: "When instances cannot be evacuated after all attempts, write them into the \
+nova-compute service's disabled_reason (as well as the log) before marking the host done, so \
+the failure is visible in 'openstack compute service list --long' after unfencing.",
+        ..Param::new("record_failures", "Record failed instances in Nova")
+    },
+];
 
 /// The description of `NovaEvacuate`.
 pub static SPEC: Agent = Agent {
@@ -31,7 +58,7 @@ that fence_compute has flagged: each monitor finds hosts whose evacuate attribut
 that they are fenced, evacuates their evacuable instances in parallel, follows every instance \
 until it runs on another host, and marks the host done so that it can be unfenced.",
     vendor_url: "",
-    params: &[OCF_OPENSTACK, OWN],
+    params: &[OCF_OPENSTACK, OWN, iha_agent_fence_evacuate::shared::ENGINE_PARAMS],
     actions: &[
         Action::timed("start", 20, "Validate the configuration and mark the resource started (no evacuation work, so the start timeout can stay low)."),
         Action::timed("stop", 20, "Mark the resource stopped."),

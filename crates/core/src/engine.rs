@@ -79,6 +79,9 @@ pub struct Settings {
     /// An aggregate whose hosts are tried first as targets.
     pub reserved_aggregate: Option<String>,
     pub fence_check: FenceCheck,
+    /// Pacemaker node names of the host known to the caller (fence agents get `nodename=`),
+    /// checked before the names derived from the Nova host.
+    pub node_names: Vec<String>,
     /// Window for the host's evacuation migrations when the service's `updated_at` is unknown.
     pub lookback: Duration,
 }
@@ -98,6 +101,7 @@ impl Default for Settings {
             reserved_hosts: Vec::new(),
             reserved_aggregate: None,
             fence_check: FenceCheck::History,
+            node_names: Vec::new(),
             lookback: Duration::from_secs(6 * 3600),
         }
     }
@@ -470,8 +474,11 @@ impl Engine<'_> {
         let until = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(30));
         let mut readable = false;
         let mut events = Vec::new();
-        for node in node_candidates(host) {
-            match cluster.fence_history(&node, until) {
+        let mut nodes = self.settings.node_names.clone();
+        nodes.extend(node_candidates(host).into_iter().filter(|n| !self.settings.node_names.contains(n)));
+        for node in &nodes {
+            let node = node.as_str();
+            match cluster.fence_history(node, until) {
                 Ok(Some(ev)) => {
                     readable = true;
                     events.extend(ev.into_iter().filter(|e| e.target == node).enumerate());
@@ -498,7 +505,7 @@ impl Engine<'_> {
         match latest {
             None => Err(EngineError::NotFenced(format!(
                 "refusing to evacuate {host}: pacemaker has no record of fencing it (nodes {}); set fence_check=nova to rely on nova alone",
-                node_candidates(host).join(", ")
+                nodes.join(", ")
             ))),
             Some(e) if e.is_successful_fence() => Ok(svc),
             Some(e) => Err(EngineError::NotFenced(format!(

@@ -1,0 +1,311 @@
+//! What fence_evacuate and NovaEvacuate share: the evacuation engine's parameters (one
+//! description, so both agents document and accept them identically), their translation into
+//! the engine's settings, and the OpenStack connection from agent parameters (the OCF and the
+//! fence agents name the connection parameters the same way).
+
+use iha_core::engine::{FenceCheck, Settings};
+use iha_core::policy::PolicyConfig;
+use iha_core::storm::StormLimits;
+use iha_meta::{Getopt, Param, Type, Values};
+use iha_openstack::{AuthParams, ConnectionOptions, Level, Logger, Secret};
+use std::time::Duration;
+
+/// Order of our additions in fence metadata: after every reference parameter.
+const OURS: u16 = 310;
+
+const fn gl(long: &'static str, value: &'static str) -> Option<Getopt> {
+    Some(Getopt::long(long, value))
+}
+
+/// The evacuation engine's parameters (both agents).
+pub static ENGINE_PARAMS: &[Param] = &[
+    Param {
+        getopt: gl("concurrency", "number"),
+        ty: Type::Integer,
+        default: Some("16"),
+        order: OURS,
+        longdesc: "How many evacuate calls may be in flight at once (for NovaEvacuate: across all \
+hosts being evacuated). Nova's rebuilds then run in parallel; raise it for hosts with many \
+instances if Nova's API and conductors keep up.",
+        ..Param::new("concurrency", "Parallel evacuations")
+    },
+    Param {
+        getopt: gl("evacuation-attempts", "number"),
+        ty: Type::Integer,
+        default: Some("3"),
+        order: OURS,
+        longdesc: "Attempts per instance for failures worth retrying (no valid host found, the \
+rebuild failed on the destination, a call lost or rate-limited). Attempts are counted from \
+Nova's own migration records, so a restarted agent keeps the budget. After the last one the \
+instance is reported failed and, for NovaEvacuate, the host is settled so that it can be \
+unfenced.",
+        ..Param::new("evacuation_attempts", "Attempts per instance")
+    },
+    Param {
+        getopt: gl("retry-backoff", "seconds"),
+        ty: Type::Second,
+        default: Some("5"),
+        order: OURS,
+        longdesc: "Wait before the second attempt of an instance; doubled for each further one.",
+        ..Param::new("retry_backoff", "Back-off between attempts")
+    },
+    Param {
+        getopt: gl("track-evacuations", "bool"),
+        ty: Type::Boolean,
+        default: Some("1"),
+        order: OURS,
+        longdesc: "Follow every evacuation through Nova's migration records and the server until \
+it runs on another host (ACTIVE, or SHUTOFF if it was stopped). 0 restores the reference \
+behaviour: success as soon as Nova accepts the calls.",
+        ..Param::new("track_evacuations", "Track evacuations to completion")
+    },
+    Param {
+        getopt: gl("tracking-timeout", "seconds"),
+        ty: Type::Second,
+        default: Some("900"),
+        order: OURS,
+        longdesc: "An evacuation that has not finished this long after Nova accepted it is \
+reported failed (0: no limit other than the action's deadline).",
+        ..Param::new("tracking_timeout", "Evacuation timeout per instance")
+    },
+    Param {
+        getopt: gl("poll-interval", "seconds"),
+        ty: Type::Second,
+        default: Some("10"),
+        order: OURS,
+        longdesc: "Longest pause between two looks at the host's evacuations: polling starts \
+every second and backs off to this while nothing changes. One look lists the servers of the \
+host and its evacuation migrations, whatever the number of instances.",
+        ..Param::new("poll_interval", "Slowest polling of evacuations")
+    },
+    Param {
+        getopt: gl("poll-min-ms", "ms"),
+        ty: Type::Integer,
+        default: Some("1000"),
+        order: OURS,
+        visible: false,
+        ..Param::new("poll_min_ms", "Fastest polling in milliseconds (tests)")
+    },
+    Param {
+        getopt: gl("evacuable-tag", "name"),
+        default: Some("evacuable"),
+        order: OURS,
+        longdesc: "The marker of evacuable instances: flavor extra spec and image property \
+'<name>=true', image tag '<name>', host aggregate metadata '<name>=true|false', and server tag \
+'<name>' (opt-in). If no flavor and no image in the cloud is marked, every instance is \
+evacuated; if any aggregate carries the key, only hosts in an aggregate with '<name>=true' are.",
+        ..Param::new("evacuable_tag", "Evacuable marker name")
+    },
+    Param {
+        getopt: gl("server-evacuate-key", "key"),
+        default: Some("instance-ha:evacuate"),
+        order: OURS,
+        longdesc: "Server metadata key for owners: 'false' keeps the instance where it is (also \
+with instance_filtering off), 'true' evacuates it whatever its flavor and image.",
+        ..Param::new("server_evacuate_key", "Per-server opt-in/opt-out metadata key")
+    },
+    Param {
+        getopt: gl("server-opt-out-tag", "tag"),
+        default: Some("instance-ha:no-evacuate"),
+        order: OURS,
+        longdesc: "Server tag that keeps an instance where it is.",
+        ..Param::new("server_opt_out_tag", "Per-server opt-out tag")
+    },
+    Param {
+        getopt: gl("priority-key", "key"),
+        default: Some("instance-ha:priority"),
+        order: OURS,
+        longdesc: "Server metadata key, else flavor extra spec, holding an integer priority: \
+higher values are evacuated first (default 0); equal priorities go by name.",
+        ..Param::new("priority_key", "Evacuation priority key")
+    },
+    Param {
+        getopt: gl("use-aggregates", "bool"),
+        ty: Type::Boolean,
+        default: Some("1"),
+        order: OURS,
+        longdesc: "Consult host aggregates' evacuable metadata (see evacuable_tag).",
+        ..Param::new("use_aggregates", "Aggregate-based selection")
+    },
+    Param {
+        getopt: gl("reserved-hosts", "hosts"),
+        default: Some(""),
+        order: OURS,
+        longdesc: "Comma-separated Nova hosts tried first, in turn, as evacuation targets (those \
+up and enabled); when Nova refuses one or an attempt fails, the scheduler chooses.",
+        ..Param::new("reserved_hosts", "Reserved target hosts")
+    },
+    Param {
+        getopt: gl("reserved-aggregate", "name"),
+        default: Some(""),
+        order: OURS,
+        longdesc: "Host aggregate whose hosts (up and enabled) are tried first as targets, as \
+reserved_hosts.",
+        ..Param::new("reserved_aggregate", "Reserved target aggregate")
+    },
+    Param {
+        getopt: gl("storm-max-share", "percent"),
+        ty: Type::Integer,
+        default: Some("50"),
+        order: OURS,
+        longdesc: "Storm guard: hold new evacuations while more than this percentage of \
+nova-compute hosts is failed (down, forced down, or marked for evacuation, counting hosts \
+already being evacuated). Logged at error level until it clears. 100 disables the check; to \
+force evacuation during a real mass failure, raise it (and storm_max_hosts).",
+        ..Param::new("storm_max_share", "Storm guard: failed share")
+    },
+    Param {
+        getopt: gl("storm-max-hosts", "number"),
+        ty: Type::Integer,
+        default: Some("0"),
+        order: OURS,
+        longdesc: "Storm guard: hold new evacuations while more than this many nova-compute hosts \
+are failed; 0 disables the check.",
+        ..Param::new("storm_max_hosts", "Storm guard: failed hosts")
+    },
+    Param {
+        getopt: gl("fence-check", "how"),
+        ty: Type::Select(&["history", "nova"]),
+        default: Some("history"),
+        order: OURS,
+        longdesc: "How a host is confirmed fenced before anything is evacuated. 'history': Nova \
+must report its nova-compute forced down (or down and disabled) and, where Pacemaker's fencing \
+history can be read, the node's last fencing operation must be a successful off or reboot. \
+'nova': Nova's report alone (for node names Pacemaker does not share with Nova).",
+        ..Param::new("fence_check", "Fencing confirmation")
+    },
+];
+
+fn int(v: &Values, name: &str, min: i64, max: i64) -> Result<i64, String> {
+    let Some(raw) = v.get(name).filter(|s| !s.trim().is_empty()) else {
+        return v
+            .agent()
+            .param(name)
+            .and_then(|p| p.default)
+            .and_then(|d| d.parse().ok())
+            .ok_or_else(|| format!("{name} has no value"));
+    };
+    let n: i64 = raw.trim().parse().map_err(|_| format!("{name}='{raw}' is not a whole number"))?;
+    if (min..=max).contains(&n) { Ok(n) } else { Err(format!("{name}={n} is out of range {min}..{max}")) }
+}
+
+fn text(v: &Values, name: &str) -> String {
+    v.nonempty(name).map(str::to_string).or_else(|| v.agent().param(name).and_then(|p| p.default).map(str::to_string)).unwrap_or_default()
+}
+
+fn secs(n: i64) -> Duration {
+    Duration::from_secs(u64::try_from(n).unwrap_or(0))
+}
+
+/// The engine's settings, the selection policy and the storm limits from the parameters;
+/// `Err` names the parameter that is wrong.
+pub fn engine_config(v: &Values, fence_check: FenceCheck) -> Result<(Settings, PolicyConfig, StormLimits), String> {
+    let list = |name: &str| -> Vec<String> {
+        text(v, name).split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    };
+    let tracking = int(v, "tracking_timeout", 0, 86_400 * 7)?;
+    let poll_max = secs(int(v, "poll_interval", 1, 3600)?);
+    let poll_min = Duration::from_millis(u64::try_from(int(v, "poll_min_ms", 1, 60_000)?).unwrap_or(1000)).min(poll_max);
+    let check = match text(v, "fence_check").as_str() {
+        "nova" => FenceCheck::NovaOnly,
+        _ => fence_check,
+    };
+    let no_shared = v.flag("no_shared_storage");
+    let settings = Settings {
+        concurrency: usize::try_from(int(v, "concurrency", 1, 1024)?).unwrap_or(16),
+        attempts: u32::try_from(int(v, "evacuation_attempts", 1, 100)?).unwrap_or(3),
+        retry_backoff: secs(int(v, "retry_backoff", 0, 3600)?),
+        track: v.flag("track_evacuations"),
+        poll_min,
+        poll_max,
+        tracking_timeout: (tracking > 0).then(|| secs(tracking)),
+        recheck_after: poll_min.max(Duration::from_millis(500)).min(Duration::from_secs(2)),
+        // Only used below 2.14, where Nova cannot find out (O3: false means shared).
+        on_shared_storage: Some(!no_shared),
+        reserved_hosts: list("reserved_hosts"),
+        reserved_aggregate: v.nonempty("reserved_aggregate").map(str::to_string),
+        fence_check: check,
+        ..Settings::default()
+    };
+    let policy = PolicyConfig {
+        // O12: instance_filtering=false really turns filtering off.
+        filtering: v.flag("instance_filtering"),
+        tag: text(v, "evacuable_tag"),
+        server_key: text(v, "server_evacuate_key"),
+        opt_out_tag: text(v, "server_opt_out_tag"),
+        priority_key: text(v, "priority_key"),
+        aggregates: v.flag("use_aggregates"),
+    };
+    if policy.tag.is_empty() {
+        return Err("evacuable_tag must not be empty".into());
+    }
+    let storm = StormLimits {
+        max_share_percent: u32::try_from(int(v, "storm_max_share", 0, 100)?).unwrap_or(50),
+        max_hosts: u32::try_from(int(v, "storm_max_hosts", 0, 1_000_000)?).unwrap_or(0),
+    };
+    Ok((settings, policy, storm))
+}
+
+/// Forwards `iha-openstack` log records to the `log` facade (the runners' syslog/stderr with
+/// redaction).
+#[derive(Debug)]
+pub struct LogBridge;
+
+impl Logger for LogBridge {
+    fn log(&self, level: Level, message: &str) {
+        let l = match level {
+            Level::Debug => log::Level::Debug,
+            Level::Info => log::Level::Info,
+            Level::Warn => log::Level::Warn,
+            Level::Error => log::Level::Error,
+        };
+        log::log!(target: "openstack", l, "{message}");
+    }
+}
+
+/// The agent's OpenStack parameters as one layer of connection settings. Defaults nobody
+/// wrote (`user_domain=Default`, `endpoint_type=internalURL`) do not override a `cloud`.
+pub fn auth_params(v: &Values, password: Option<&str>) -> AuthParams {
+    let cloud = v.nonempty("cloud").map(str::to_string);
+    let own = |name: &str| -> Option<String> {
+        if cloud.is_some() && !v.is_given(name) {
+            return None;
+        }
+        v.nonempty(name).map(str::to_string)
+    };
+    let given = |name: &str| v.nonempty(name).map(str::to_string);
+    let mut p = AuthParams {
+        cloud: cloud.clone(),
+        auth_url: given("auth_url"),
+        username: given("username"),
+        user_id: given("user_id"),
+        password: password.filter(|p| !p.is_empty()).map(Secret::from),
+        project_name: given("tenant_name"),
+        project_id: given("project_id"),
+        user_domain_name: own("user_domain"),
+        project_domain_name: own("project_domain"),
+        application_credential_id: given("application_credential_id"),
+        application_credential_name: given("application_credential_name"),
+        application_credential_secret: v.get("application_credential_secret").filter(|s| !s.is_empty()).map(Secret::from),
+        region_name: given("region_name"),
+        interface: own("endpoint_type"),
+        cacert: given("cacert").map(Into::into),
+        cert: given("cert").map(Into::into),
+        key: given("key").map(Into::into),
+        // Booleans by value (D1): insecure=false keeps verification on.
+        insecure: v.is_given("insecure").then(|| v.flag("insecure")).filter(|i| *i),
+        ..Default::default()
+    };
+    if let Some(u) = given("compute_endpoint") {
+        p.endpoint_overrides.insert("compute".into(), u);
+    }
+    if let Some(u) = given("image_endpoint") {
+        p.endpoint_overrides.insert("image".into(), u);
+    }
+    p
+}
+
+/// Connection options from the parameters, clouds.yaml and `OS_*`; no network.
+pub fn options(v: &Values, password: Option<&str>) -> Result<ConnectionOptions, String> {
+    ConnectionOptions::from_process_env(auth_params(v, password)).map_err(|e| format!("openstack credentials: {e}"))
+}
