@@ -10,7 +10,9 @@
 use iha_meta::common::{FENCE_OPENSTACK, FENCE_STANDARD};
 use iha_meta::{Action, Agent, ExitStatus, Getopt, Param, Protocol};
 
+pub mod fence;
 mod handlers;
+mod nova;
 pub use handlers::FenceCompute;
 
 static OWN: &[Param] = &[
