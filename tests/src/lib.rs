@@ -87,3 +87,6 @@ pub fn parameter_names(xml: &str) -> Vec<String> {
     }
     names
 }
+
+/// Side-by-side runs of our agents and the Python reference agents.
+pub mod compat;
