@@ -1,0 +1,429 @@
+//! fence_evacuate and NovaEvacuate, the built binaries, against the simulator: 1, 50 and 1000
+//! instances on the failed host, with faults (5xx, lost answers, token expiry mid-run, capacity
+//! exhausted, SIGKILL mid-run then rerun). What is asserted is Nova's side (the simulator's
+//! state and request log): every instance evacuated exactly once, nothing evacuated from a live
+//! host, and the `evacuate` attribute written as unfencing expects. Simulator delays are in
+//! milliseconds; nothing here asserts a wall-clock time.
+//!
+//! NovaEvacuate runs with stand-ins for attrd_updater, crm_node and stonith_admin
+//! (tests/evacuate-tools) first on PATH.
+
+use iha_tests::{bin, run};
+use iha_testkit::{EvacuationFault, FaultAction, FaultRule, HostConfig, Scenario, SimHandle, Simulator, TokenFaults};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const DEAD: &str = "compute-0";
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// compute-0 fenced (forced down, disabled) with `n` servers; compute-1..`hosts` up.
+fn scenario(n: usize, hosts: usize) -> Scenario {
+    let mut s = Scenario::with_hosts(hosts);
+    s.seed = Some(7);
+    s.hosts[0] = HostConfig {
+        name: DEAD.into(),
+        state: Some("down".into()),
+        status: Some("disabled".into()),
+        forced_down: true,
+        ..Default::default()
+    };
+    s.add_servers(DEAD, "vm", n);
+    s
+}
+
+fn start(s: Scenario) -> SimHandle {
+    Simulator::start(s).expect("simulator starts")
+}
+
+/// A private token cache per test, so runs never share tokens across simulators.
+fn cache_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("iha-evac-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn fence_cmd(sim: &SimHandle, tag: &str, lines: &[&str]) -> (Command, String) {
+    let mut c = Command::new(bin("fence_evacuate"));
+    c.env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("XDG_RUNTIME_DIR", cache_dir(tag))
+        .env("HOME", cache_dir(tag));
+    let mut stdin = format!(
+        "auth_url={}\nusername=admin\npassword=secret\ntenant_name=admin\npoll_min_ms=20\npoll_interval=1\nretry_backoff=0\n",
+        sim.auth_url()
+    );
+    for l in lines {
+        stdin.push_str(l);
+        stdin.push('\n');
+    }
+    (c, stdin)
+}
+
+fn fence_evacuate(sim: &SimHandle, tag: &str, lines: &[&str]) -> Output {
+    let (mut c, stdin) = fence_cmd(sim, tag, lines);
+    run(&mut c, &stdin)
+}
+
+/// Evacuate POSTs that Nova carried out, per server id (from the request log).
+fn evacuations(sim: &SimHandle) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for e in sim.log() {
+        let is_evac = e.method == "POST"
+            && e.path.contains("/servers/")
+            && e.path.ends_with("/action")
+            && e.body.as_ref().is_some_and(|b| b.get("evacuate").is_some());
+        if is_evac && (200..300).contains(&e.status) {
+            let id = e.path.split("/servers/").nth(1).and_then(|r| r.split('/').next()).unwrap_or("").to_string();
+            *m.entry(id).or_default() += 1;
+        }
+    }
+    m
+}
+
+/// Evacuation migrations per instance (Nova's own record).
+fn migrations(sim: &SimHandle) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for mg in sim.state().migrations {
+        if mg.migration_type == "evacuation" {
+            *m.entry(mg.instance_uuid).or_default() += 1;
+        }
+    }
+    m
+}
+
+fn assert_all_evacuated_once(sim: &SimHandle, n: usize) {
+    let st = sim.state();
+    assert!(st.servers_on(DEAD).is_empty(), "left on {DEAD}: {}", st.servers_on(DEAD).len());
+    let moved: Vec<_> = st.servers.iter().filter(|s| s.host.as_deref() != Some(DEAD)).collect();
+    assert_eq!(moved.len(), n);
+    assert!(moved.iter().all(|s| s.status == "ACTIVE"), "all ACTIVE");
+    let migs = migrations(sim);
+    assert_eq!(migs.len(), n);
+    assert!(migs.values().all(|c| *c == 1), "one evacuation per instance: {migs:?}");
+}
+
+#[test]
+fn fence_evacuate_one_instance() {
+    let sim = start(scenario(1, 3));
+    let o = fence_evacuate(&sim, "one", &["action=off", "plug=compute-0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_all_evacuated_once(&sim, 1);
+    assert_eq!(evacuations(&sim).values().sum::<usize>(), 1);
+}
+
+#[test]
+fn fence_evacuate_fifty_through_5xx_lost_answers_and_token_expiry() {
+    let sim = start(scenario(50, 4));
+    // Reads fail now and then; two evacuate answers are lost after Nova carried them out;
+    // tokens die after 25 requests each (re-authentication mid-run).
+    sim.add_fault(FaultRule {
+        id: Some("list-503".into()),
+        service: Some("nova".into()),
+        method: Some("GET".into()),
+        path: Some("*/os-migrations".into()),
+        action: Some(FaultAction::Error { status: 503, body: None }),
+        times: Some(3),
+        ..Default::default()
+    });
+    sim.add_fault(FaultRule {
+        id: Some("lost".into()),
+        service: Some("nova".into()),
+        method: Some("POST".into()),
+        path: Some("*/action".into()),
+        body_contains: Some("evacuate".into()),
+        action: Some(FaultAction::ResetAfter),
+        skip: Some(10),
+        times: Some(2),
+        ..Default::default()
+    });
+    sim.set_token_faults(TokenFaults { expire_after_requests: Some(25), ..Default::default() });
+    let o = fence_evacuate(&sim, "fifty", &["action=reboot", "plug=compute-0", "concurrency=8"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_all_evacuated_once(&sim, 50);
+    let log = sim.log();
+    let fired = |id: &str| log.iter().filter(|e| e.faults.iter().any(|f| f == id)).count();
+    assert_eq!(fired("lost"), 2, "two answers were lost");
+    assert_eq!(fired("list-503"), 3);
+    let tokens = log.iter().filter(|e| e.service == "keystone" && e.method == "POST").count();
+    assert!(tokens > 1, "re-authenticated mid-run ({tokens} tokens)");
+}
+
+#[test]
+fn fence_evacuate_a_thousand_instances() {
+    let mut s = scenario(1000, 6);
+    s.rebuild_delay_ms = 20;
+    let sim = start(s);
+    let o = fence_evacuate(&sim, "thousand", &["action=off", "plug=compute-0", "concurrency=32", "action_timeout=120"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_all_evacuated_once(&sim, 1000);
+    // Tracking is batched: far fewer migration listings than instances.
+    let listings = sim.log().iter().filter(|e| e.method == "GET" && e.path.contains("/os-migrations")).count();
+    assert!(listings < 200, "{listings} migration listings");
+}
+
+#[test]
+fn fence_evacuate_capacity_exhausted_fails_and_reports() {
+    let mut s = scenario(12, 2);
+    s.hosts[1].max_instances = Some(5);
+    let sim = start(s);
+    let o = fence_evacuate(&sim, "capacity", &["action=off", "plug=compute-0", "evacuation_attempts=2"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("Resurrection of instances from compute-0 failed: 7 failed"), "{err}");
+    let st = sim.state();
+    assert_eq!(st.servers.iter().filter(|s| s.host.as_deref() == Some("compute-1")).count(), 5);
+    assert!(migrations(&sim).values().all(|c| *c <= 2), "attempt budget respected");
+}
+
+#[test]
+fn fence_evacuate_one_shot_failures_are_retried() {
+    let sim = start(scenario(6, 3));
+    sim.fail_evacuations(EvacuationFault { server: None, host: None, times: 2, kind: "no_valid_host".into(), status: None, fired: 0 });
+    let o = fence_evacuate(&sim, "oneshot", &["action=off", "plug=compute-0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let st = sim.state();
+    assert!(st.servers_on(DEAD).is_empty());
+    assert_eq!(st.migrations.iter().filter(|m| m.status == "error").count(), 2);
+}
+
+#[test]
+fn fence_evacuate_never_touches_a_live_host() {
+    let mut s = scenario(3, 2);
+    s.hosts[0] = HostConfig { name: DEAD.into(), ..Default::default() };
+    let sim = start(s);
+    let o = fence_evacuate(&sim, "live", &["action=off", "plug=compute-0"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("Cannot resurrect instances from compute-0"), "{}", text(&o.stderr));
+    assert!(evacuations(&sim).is_empty());
+    assert_eq!(sim.state().servers_on(DEAD).len(), 3);
+}
+
+#[test]
+fn fence_evacuate_sigkill_mid_run_then_rerun_evacuates_each_once() {
+    let mut s = scenario(200, 4);
+    s.rebuild_delay_ms = 400;
+    let sim = start(s);
+    let (mut c, stdin) = fence_cmd(&sim, "kill", &["action=off", "plug=compute-0", "concurrency=4"]);
+    let mut child = c.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    }
+    let until = Instant::now() + Duration::from_secs(30);
+    while evacuations(&sim).len() < 40 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = evacuations(&sim).len();
+    assert!(before >= 40 && before < 200, "killed mid-run after {before} evacuations");
+    let o = fence_evacuate(&sim, "kill", &["action=off", "plug=compute-0", "concurrency=16"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_all_evacuated_once(&sim, 200);
+    assert!(evacuations(&sim).values().all(|c| *c == 1));
+}
+
+#[test]
+fn fence_evacuate_status_list_monitor() {
+    let sim = start(scenario(0, 3));
+    let o = fence_evacuate(&sim, "status", &["action=status", "plug=compute-0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "Status: OFF\n");
+    let o = fence_evacuate(&sim, "status", &["action=status", "plug=compute-1"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(text(&o.stdout), "Status: ON\n");
+    let o = fence_evacuate(&sim, "status", &["action=status", "plug=nowhere"]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = fence_evacuate(&sim, "status", &["action=list"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(text(&o.stdout), "compute-0,\ncompute-1,\ncompute-2,\n");
+    let o = fence_evacuate(&sim, "status", &["action=list-status"]);
+    assert!(text(&o.stdout).contains("compute-0,,OFF\n"), "{}", text(&o.stdout));
+    let o = fence_evacuate(&sim, "status", &["action=monitor"]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = fence_evacuate(&sim, "status", &["action=on", "plug=compute-0"]);
+    assert_eq!(o.status.code(), Some(1));
+    // Monitor really asks Nova.
+    let (mut c, _) = fence_cmd(&sim, "status", &[]);
+    let o = run(&mut c, "action=monitor\nauth_url=http://127.0.0.1:9/v3\nusername=a\npassword=b\ntenant_name=c\naction_timeout=5\n");
+    assert_eq!(o.status.code(), Some(1));
+}
+
+// ---- NovaEvacuate
+
+struct Pcmk {
+    dir: PathBuf,
+}
+
+impl Pcmk {
+    fn new(tag: &str, attrs: &[(&str, &str)]) -> Pcmk {
+        let dir = cache_dir(&format!("pcmk-{tag}"));
+        let db: serde_json::Map<String, serde_json::Value> =
+            attrs.iter().map(|(h, v)| ((*h).to_string(), serde_json::Value::String((*v).to_string()))).collect();
+        std::fs::write(dir.join("attrd.json"), serde_json::json!({ "evacuate": db }).to_string()).unwrap();
+        Pcmk { dir }
+    }
+    fn fenced(&self, nodes: &[&str]) {
+        std::fs::write(self.dir.join("fenced"), nodes.join("\n")).unwrap();
+    }
+    fn get(&self, host: &str) -> Option<String> {
+        let db: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(self.dir.join("attrd.json")).ok()?).ok()?;
+        db["evacuate"][host].as_str().map(str::to_string)
+    }
+    fn writes(&self, host: &str) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("writes.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Vec<String>>(l).ok())
+            .filter(|w| w[1] == host)
+            .map(|w| w[2].clone())
+            .collect()
+    }
+}
+
+fn nova_evacuate(sim: &SimHandle, pcmk: &Pcmk, action: &str, extra: &[(&str, &str)]) -> Output {
+    let tools = iha_tests::repo().join("tests/evacuate-tools");
+    let mut c = Command::new(bin("NovaEvacuate"));
+    c.arg(action)
+        .env_clear()
+        .env("PATH", format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", tools.display()))
+        .env("IHA_PCMK_DIR", &pcmk.dir)
+        .env("IHA_PCMK_NODE", "ctl0")
+        .env("HA_RSCTMP", &pcmk.dir)
+        .env("XDG_RUNTIME_DIR", &pcmk.dir)
+        .env("OCF_RESOURCE_INSTANCE", "nova-evacuate")
+        .env("OCF_RESKEY_CRM_meta_interval", "10000")
+        .env("OCF_RESKEY_CRM_meta_timeout", "60000")
+        .env("OCF_RESKEY_auth_url", sim.auth_url())
+        .env("OCF_RESKEY_username", "admin")
+        .env("OCF_RESKEY_password", "secret")
+        .env("OCF_RESKEY_tenant_name", "admin")
+        .env("OCF_RESKEY_poll_min_ms", "20")
+        .env("OCF_RESKEY_poll_interval", "1")
+        .env("OCF_RESKEY_retry_backoff", "0");
+    for (k, v) in extra {
+        c.env(format!("OCF_RESKEY_{k}"), v);
+    }
+    run(&mut c, "")
+}
+
+#[test]
+fn nova_evacuate_settles_marked_hosts_and_leaves_others() {
+    let mut s = scenario(20, 4);
+    s.hosts[3] = HostConfig {
+        name: "compute-3".into(),
+        state: Some("down".into()),
+        status: Some("disabled".into()),
+        forced_down: true,
+        ..Default::default()
+    };
+    s.add_servers("compute-3", "other", 5);
+    let sim = start(s);
+    let pcmk = Pcmk::new("settle", &[(DEAD, "yes"), ("compute-1", ""), ("compute-2", "no"), ("compute-3", "yes")]);
+    pcmk.fenced(&[DEAD, "compute-3"]);
+    // Probe and monitor before start: not running here.
+    assert_eq!(nova_evacuate(&sim, &pcmk, "monitor", &[("CRM_meta_interval", "0")]).status.code(), Some(7));
+    assert_eq!(nova_evacuate(&sim, &pcmk, "monitor", &[]).status.code(), Some(7));
+    assert!(sim.log().iter().all(|e| e.service != "nova"), "probes never evacuate");
+    assert_eq!(nova_evacuate(&sim, &pcmk, "start", &[]).status.code(), Some(0));
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[("concurrency", "8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(pcmk.get(DEAD).as_deref(), Some("no"));
+    assert_eq!(pcmk.get("compute-3").as_deref(), Some("no"));
+    assert_eq!(pcmk.get("compute-1").as_deref(), Some(""));
+    // In progress before done, as unfencing expects.
+    let w = pcmk.writes(DEAD);
+    assert!(w.first().is_some_and(|v| v.starts_with("ctl0@")), "{w:?}");
+    assert_eq!(w.last().map(String::as_str), Some("no"));
+    let st = sim.state();
+    assert!(st.servers_on(DEAD).is_empty() && st.servers_on("compute-3").is_empty());
+    assert!(migrations(&sim).values().all(|c| *c == 1));
+    // A second monitor has nothing to do and does not call Nova.
+    sim.clear_log();
+    assert_eq!(nova_evacuate(&sim, &pcmk, "monitor", &[]).status.code(), Some(0));
+    assert!(sim.log().iter().all(|e| e.service != "nova"));
+}
+
+#[test]
+fn nova_evacuate_refuses_unfenced_hosts_and_survives_an_unreachable_nova() {
+    let sim = start(scenario(3, 3));
+    let pcmk = Pcmk::new("refuse", &[(DEAD, "yes")]);
+    assert_eq!(nova_evacuate(&sim, &pcmk, "start", &[]).status.code(), Some(0));
+    // No fencing recorded by Pacemaker: nothing happens, the mark stays.
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(evacuations(&sim).is_empty());
+    assert_eq!(pcmk.get(DEAD).as_deref(), Some("yes"));
+    // Nova unreachable: still running (0), mark untouched.
+    pcmk.fenced(&[DEAD]);
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[("auth_url", "http://127.0.0.1:9/v3")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("unreachable") || text(&o.stderr).contains("ERROR"), "{}", text(&o.stderr));
+    assert_eq!(pcmk.get(DEAD).as_deref(), Some("yes"));
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(pcmk.get(DEAD).as_deref(), Some("no"));
+}
+
+#[test]
+fn nova_evacuate_resumes_across_monitors_without_reissuing() {
+    let mut s = scenario(30, 3);
+    s.rebuild_delay_ms = 3000;
+    let sim = start(s);
+    let pcmk = Pcmk::new("resume", &[(DEAD, "yes")]);
+    pcmk.fenced(&[DEAD]);
+    assert_eq!(nova_evacuate(&sim, &pcmk, "start", &[]).status.code(), Some(0));
+    // A monitor whose deadline (2 s minus margin) ends before the rebuilds finish.
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[("CRM_meta_timeout", "2000")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let mark = pcmk.get(DEAD).unwrap_or_default();
+    assert!(mark.starts_with("ctl0@"), "still in progress: {mark}");
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(pcmk.get(DEAD).as_deref(), Some("no"));
+    assert_all_evacuated_once(&sim, 30);
+    assert!(evacuations(&sim).values().all(|c| *c == 1));
+}
+
+#[test]
+fn nova_evacuate_holds_a_storm_and_settles_an_unevacuable_host() {
+    // Storm: 2 of 3 compute hosts failed and marked.
+    let mut s = scenario(2, 3);
+    s.hosts[1] = HostConfig { name: "compute-1".into(), state: Some("down".into()), status: Some("disabled".into()), forced_down: true, ..Default::default() };
+    let sim = start(s);
+    let pcmk = Pcmk::new("storm", &[(DEAD, "yes"), ("compute-1", "yes")]);
+    pcmk.fenced(&[DEAD, "compute-1"]);
+    assert_eq!(nova_evacuate(&sim, &pcmk, "start", &[]).status.code(), Some(0));
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(text(&o.stderr).contains("storm guard"), "{}", text(&o.stderr));
+    assert!(evacuations(&sim).is_empty());
+    assert_eq!(pcmk.get(DEAD).as_deref(), Some("yes"));
+    // The documented override.
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[("storm_max_share", "100")]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(pcmk.get(DEAD).as_deref(), Some("no"));
+
+    // One instance Nova will not evacuate does not block the host forever.
+    let mut s = scenario(3, 3);
+    s.servers[0].vm_state = "paused".into();
+    let sim = start(s);
+    let pcmk = Pcmk::new("paused", &[(DEAD, "yes")]);
+    pcmk.fenced(&[DEAD]);
+    assert_eq!(nova_evacuate(&sim, &pcmk, "start", &[]).status.code(), Some(0));
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(pcmk.get(DEAD).as_deref(), Some("no"));
+    let st = sim.state();
+    let paused = st.servers.iter().find(|s| s.vm_state == "paused").unwrap();
+    assert_eq!(paused.host.as_deref(), Some(DEAD));
+    let reason = st.host(DEAD).and_then(|h| h.disabled_reason.clone()).unwrap_or_default();
+    assert!(reason.contains(&paused.id) && reason.contains("1 failed"), "{reason}");
+    assert!(text(&o.stderr).contains("vm_state paused"), "{}", text(&o.stderr));
+}
