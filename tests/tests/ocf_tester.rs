@@ -65,6 +65,15 @@ struct World {
 
 impl Drop for World {
     fn drop(&mut self) {
+        // A failed test may leave a stand-in the agent started: stop what the pid files name.
+        for e in std::fs::read_dir(self.dir.join("rsctmp")).into_iter().flatten().flatten() {
+            if e.path().extension().is_some_and(|x| x == "pid") {
+                let pid = std::fs::read_to_string(e.path()).unwrap_or_default();
+                if let Some(pid) = pid.split_whitespace().next().filter(|p| p.parse::<u32>().is_ok_and(|n| n > 1)) {
+                    let _ = Command::new("kill").arg(pid).status();
+                }
+            }
+        }
         let _ = self.sim.kill();
         let _ = self.sim.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
