@@ -11,7 +11,7 @@
 
 use crate::shared::{LogBridge, engine_config, options};
 use iha_core::engine::{Engine, EngineError, FenceCheck, Limiter, fenced_in_nova};
-use iha_core::storm;
+use iha_core::{naming, storm};
 use iha_fence::{Context, FenceError, Handlers, ListEntry, Power};
 use iha_openstack::{Client, ComputeApi, Deadline, Interface, ServiceQuery};
 use iha_pacemaker::{Cluster, Tools};
@@ -127,22 +127,24 @@ impl Handlers for FenceEvacuate {
     }
 
     fn list(&self, ctx: &Context<'_>) -> Result<Vec<ListEntry>, FenceError> {
+        // As the reference (and our fence_compute): each host by its Nova name, then its short
+        // name, in Nova's order; the status as `status` reports it.
         let nova = connect(ctx)?;
-        let mut out: Vec<ListEntry> = computes(&nova)?
-            .into_iter()
-            .map(|s| {
-                let status = if fenced_in_nova(&s) {
-                    Some(Power::Off)
-                } else if s.is_up() && s.status == "enabled" {
-                    Some(Power::On)
-                } else {
-                    None
-                };
-                ListEntry { name: s.host, alias: String::new(), status }
-            })
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        out.dedup_by(|a, b| a.name == b.name);
+        let mut out: Vec<ListEntry> = Vec::new();
+        for s in computes(&nova)? {
+            let status = if fenced_in_nova(&s) {
+                Some(Power::Off)
+            } else if s.is_up() && s.status == "enabled" {
+                Some(Power::On)
+            } else {
+                None
+            };
+            for name in [s.host.as_str(), naming::short_name(&s.host)] {
+                if !name.is_empty() && !out.iter().any(|e| e.name == name) {
+                    out.push(ListEntry { name: name.to_string(), alias: String::new(), status });
+                }
+            }
+        }
         Ok(out)
     }
 

@@ -4,8 +4,8 @@
 //! outage can make many hosts look dead together; evacuating them all at once would overload
 //! the survivors or, worse, act on a wrong verdict. Following Red Hat InstanceHA (BEYOND.md
 //! §3.3 item 7), the guard counts the *total* impact, not only new failures: every
-//! `nova-compute` service that is down or forced down, plus every host marked for evacuation
-//! or being evacuated, so a slow cascade accumulates. When that exceeds a share of all compute
+//! `nova-compute` service that is down or forced down, plus every compute host marked for
+//! evacuation or being evacuated, so a slow cascade accumulates. When that exceeds a share of all compute
 //! services or an absolute count, new evacuations are held (hosts already being evacuated
 //! continue) and the reason is logged at error level on every monitor until the count drops
 //! or an operator raises the limits (`storm_max_share=100` and `storm_max_hosts=0` turn the
@@ -55,8 +55,8 @@ pub fn assess(services: &[Service], marked: &[String], limits: StormLimits) -> S
             failed.insert(s.host.clone());
         }
     }
-    for h in marked {
-        all.insert(h.clone());
+    // A marked host Nova does not know is no compute host at all (a typo, a stale mark).
+    for h in marked.iter().filter(|h| all.contains(*h)) {
         failed.insert(h.clone());
     }
     let total = all.len();
@@ -114,6 +114,8 @@ mod tests {
         assert!(why.contains("override"), "{why}");
         // Exactly half is not "more than half".
         assert!(assess(&s2, &[], StormLimits::default()).hold.is_none());
+        // A mark for a host Nova does not know counts for nothing.
+        assert!(assess(&s2, &["typo".into()], StormLimits::default()).hold.is_none());
     }
 
     #[test]
