@@ -1,5 +1,5 @@
 # lib.sh -- settings and helpers shared by the lab scripts (sourced, not run).
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # settings used by the scripts that source this
 #
 # LAB:   this folder (found from this file's location, symlinks resolved).
 # STATE: every mutable file of the lab (pid files, logs, the unpacked
@@ -33,7 +33,7 @@ nova_host() { echo "$1.$NOVA_DOMAIN"; }
 # what systemd would give the daemons: a clean environment
 DAEMON_ENV=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
             LANG=C.UTF-8
-            PCMK_logfile=$PCMK_LOG
+            "PCMK_logfile=$PCMK_LOG"
             PCMK_logfacility=none)
 # the agents the daemons run (fence_labpower) find a non-default state dir
 # through the daemons' environment; with the default it is left out
