@@ -87,13 +87,18 @@ fn write_exec(path: &Path, content: &str) {
 
 impl World {
     fn new(name: &str) -> World {
+        World::with_host(name, &format!(r#"{{"name": "{HOST}", "heartbeat": "external", "state": "down"}}"#), "")
+    }
+
+    /// A world whose HOST is described by `host_json`, with `servers_json` (a JSON list body).
+    fn with_host(name: &str, host_json: &str, servers_json: &str) -> World {
         let dir = std::env::temp_dir().join(format!("iha-ocft-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         for d in ["bin", "attrd", "rsctmp", "etc"] {
             std::fs::create_dir_all(dir.join(d)).unwrap();
         }
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        for a in ["nova-compute-wait", "NovaCompute", "nova-sim"] {
+        for a in ["nova-compute-wait", "NovaCompute", "nova-sim", "fence_evacuate"] {
             std::fs::copy(bin(a), dir.join("bin").join(a)).unwrap();
         }
         write_exec(&dir.join("bin/attrd_updater"), FAKE_ATTRD);
@@ -107,8 +112,8 @@ impl World {
             format!(
                 r#"{{"service_down_time_secs": 10, "report_interval_secs": 1,
                     "auth": {{"password": "{PASSWORD}"}},
-                    "hosts": [{{"name": "{HOST}", "heartbeat": "external", "state": "down"}},
-                              {{"name": "compute-1.localdomain"}}]}}"#
+                    "servers": [{servers_json}],
+                    "hosts": [{host_json}, {{"name": "compute-1.localdomain"}}]}}"#
             ),
         )
         .unwrap();
@@ -203,11 +208,27 @@ impl World {
             .unwrap()
     }
 
+    /// HOST's entry in the simulator's state dump (compact JSON, no nested objects).
+    fn host_state(&self) -> String {
+        let state = self.sim_get("/sim/state");
+        let name = format!(r#""name":"{HOST}""#);
+        state.split('}').find(|o| o.contains(&name)).expect("HOST in /sim/state").to_string()
+    }
+
     /// A GET of the simulator's control API (plain HTTP/1.1 on loopback).
     fn sim_get(&self, path: &str) -> String {
+        self.sim_request("GET", path, "")
+    }
+
+    fn sim_request(&self, method: &str, path: &str, body: &str) -> String {
         let addr = self.url.trim_start_matches("http://");
         let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
@@ -473,4 +494,75 @@ fn o27_both_agents_query_the_nova_host_name() {
     for l in calls.lines() {
         assert_eq!(l.trim_end(), format!("query {HOST}"), "{calls}");
     }
+}
+
+/// The un-forcing order on a host back from fencing: Nova refuses to clear forced-down while
+/// `done` evacuation records remain; NovaCompute enables the service, starts nova-compute (whose
+/// start completes the records), then clears forced-down and waits for the service to be up.
+#[test]
+fn nova_compute_clears_forced_down_once_its_nova_compute_has_started() {
+    if !prerequisites("NovaCompute") {
+        return;
+    }
+    let w = evacuated_world("unforce");
+    let p = w.nova_compute_params("");
+    let o = w.run("NovaCompute", "start", &p, &[]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("until its nova-compute has restarted once"), "Nova refused first: {err}");
+    let host = w.host_state();
+    for want in [r#""forced_down":false"#, r#""state":"up""#, r#""status":"enabled""#] {
+        assert!(host.contains(want), "{want}: {host}");
+    }
+    assert!(w.sim_get("/sim/state").contains(&format!(r#""source_compute":"{HOST}","status":"completed""#)));
+    assert_eq!(w.run("NovaCompute", "stop", &p, &[]).status.code(), Some(0));
+}
+
+/// nova-compute-wait starts before nova-compute: it enables the service, leaves forced-down
+/// (Nova refuses), and a monitor after nova-compute's start clears it.
+#[test]
+fn nova_compute_wait_leaves_unforcing_to_the_monitor_after_nova_compute_started() {
+    let w = evacuated_world("ncwunforce");
+    let p = w.params();
+    let o = w.run("nova-compute-wait", "start", &p, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let host = w.host_state();
+    assert!(host.contains(r#""forced_down":true"#) && host.contains(r#""status":"enabled""#), "{host}");
+    let mon = [("OCF_RESKEY_CRM_meta_interval", "10000")];
+    assert_eq!(w.run("nova-compute-wait", "monitor", &p, &mon).status.code(), Some(0), "still forced down: running");
+    assert!(w.host_state().contains(r#""forced_down":true"#));
+    // nova-compute starts (ordered after the gate): its first heartbeat completes the records.
+    let r = w.sim_request("POST", &format!("/sim/hosts/{HOST}/heartbeat"), r#"{"restart": true}"#);
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert_eq!(w.run("nova-compute-wait", "monitor", &p, &mon).status.code(), Some(0));
+    assert!(w.host_state().contains(r#""forced_down":false"#), "{}", w.host_state());
+    let state = std::fs::read_to_string(w.dir.join("rsctmp/nova-compute-wait-t.state")).unwrap();
+    assert!(state.contains("unforce_pending=0"), "{state}");
+}
+
+/// HOST as fence_compute leaves it, with one instance evacuated by our fence_evacuate (a `done`
+/// evacuation record remains), and its evacuate attribute settled.
+fn evacuated_world(name: &str) -> World {
+    let w = World::with_host(
+        name,
+        &format!(
+            r#"{{"name": "{HOST}", "heartbeat": "external", "state": "down", "status": "disabled",
+                "forced_down": true, "disabled_reason": "instance-ha: fenced by fence_compute"}}"#
+        ),
+        &format!(r#"{{"name": "vm-0", "host": "{HOST}"}}"#),
+    );
+    // Evacuate the host with our fence_evacuate, as NovaEvacuate does.
+    let stdin = format!(
+        "action=off\nport={HOST}\nauth_url={}/identity/v3\nlogin=admin\npasswd={PASSWORD}\ntenant_name=admin\n",
+        w.url
+    );
+    let o = iha_tests::run(Command::new(w.agent("fence_evacuate")).env_clear().env("PATH", w.path_env()), &stdin);
+    assert_eq!(o.status.code(), Some(0), "fence_evacuate: {}", text(&o.stderr));
+    let until = Instant::now() + Duration::from_secs(20);
+    while !w.sim_get("/sim/state").contains(&format!(r#""source_compute":"{HOST}","status":"done""#)) {
+        assert!(Instant::now() < until, "no done evacuation: {}", w.sim_get("/sim/state"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    w.set_attr(HOST, "no");
+    w
 }
