@@ -2,6 +2,7 @@
 # Sourced, never run.  Everything mutable lives in $STATE (IHA_NOVA_STATE,
 # default /var/tmp/iha-nova); this folder holds only code and constraints.
 # shellcheck shell=bash
+# shellcheck disable=SC2034,SC2120,SC2119  # variables and helpers used by the sourcing scripts
 
 LAB=${LAB:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}   # lab/nova
 STATE=${IHA_NOVA_STATE:-/var/tmp/iha-nova}
@@ -12,7 +13,8 @@ RUN=$STATE/run
 LOG=$STATE/log
 H=127.0.0.1                       # the only address anything binds to or talks to
 KS=http://$H:5000
-PW=${IHA_NOVA_PASSWORD:-secret}   # admin and the service users (lab only)
+export IHA_NOVA_PASSWORD=${IHA_NOVA_PASSWORD:-secret}   # admin and service users (lab only)
+PW=$IHA_NOVA_PASSWORD
 DEFAULT_HOSTS=compute-0.localdomain,compute-1.localdomain,compute-2.localdomain
 
 # every service runs in its own session: PID file value == process group id

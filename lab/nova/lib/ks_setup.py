@@ -9,8 +9,8 @@ default:            create project 'service', users nova/placement/glance/
 """
 import json, os, sys, time, urllib.request, urllib.error
 
-KS = os.environ.get('KS', 'http://127.0.0.1:5000')
-PW = os.environ.get('OS_PASSWORD', 'secret')
+KS = 'http://127.0.0.1:5000'
+PW = os.environ.get('IHA_NOVA_PASSWORD', 'secret')
 H = '127.0.0.1'
 
 
