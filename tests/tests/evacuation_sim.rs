@@ -374,16 +374,18 @@ fn nova_evacuate_refuses_unfenced_hosts_and_survives_an_unreachable_nova() {
 #[test]
 fn nova_evacuate_resumes_across_monitors_without_reissuing() {
     let mut s = scenario(30, 3);
-    s.rebuild_delay_ms = 3000;
+    // Rebuilds take a simulated minute: the first monitor cannot see them finish.
+    s.rebuild_delay_ms = 60_000;
     let sim = start(s);
     let pcmk = Pcmk::new("resume", &[(DEAD, "yes")]);
     pcmk.fenced(&[DEAD]);
     assert_eq!(nova_evacuate(&sim, &pcmk, "start", &[]).status.code(), Some(0));
-    // A monitor whose deadline (2 s minus margin) ends before the rebuilds finish.
-    let o = nova_evacuate(&sim, &pcmk, "monitor", &[("CRM_meta_timeout", "2000")]);
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[("CRM_meta_timeout", "4000")]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let mark = pcmk.get(DEAD).unwrap_or_default();
     assert!(mark.starts_with("ctl0@"), "still in progress: {mark}");
+    assert_eq!(evacuations(&sim).len(), 30, "all issued by the first monitor");
+    sim.advance_clock(Duration::from_secs(120));
     let o = nova_evacuate(&sim, &pcmk, "monitor", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(pcmk.get(DEAD).as_deref(), Some("no"));
