@@ -426,6 +426,16 @@ fn read_request(
         return Err(411);
     }
     let body_start = header_end + 4;
+    // curl sends `Expect: 100-continue` for larger bodies and waits a
+    // second for the interim answer unless it gets one.
+    let expects = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("expect") && v.eq_ignore_ascii_case("100-continue"));
+    if expects && buf.len() < body_start + content_length {
+        if stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").and_then(|_| stream.flush()).is_err() {
+            return Ok(None);
+        }
+    }
     while buf.len() < body_start + content_length {
         if shutdown.load(Ordering::SeqCst) {
             return Ok(None);
