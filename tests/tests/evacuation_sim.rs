@@ -222,11 +222,32 @@ fn fence_evacuate_sigkill_mid_run_then_rerun_evacuates_each_once() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let before = evacuations(&sim).len();
-    assert!(before >= 40 && before < 200, "killed mid-run after {before} evacuations");
+    assert!((40..200).contains(&before), "killed mid-run after {before} evacuations");
     let o = fence_evacuate(&sim, "kill", &["action=off", "plug=compute-0", "concurrency=16"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_all_evacuated_once(&sim, 200);
     assert!(evacuations(&sim).values().all(|c| *c == 1));
+}
+
+#[test]
+fn fence_evacuate_hung_nova_is_a_failure_then_a_rerun_finishes() {
+    let sim = start(scenario(10, 3));
+    // Nova stops answering the tracking listing: the action fails at its deadline.
+    sim.add_fault(FaultRule {
+        id: Some("hang".into()),
+        service: Some("nova".into()),
+        method: Some("GET".into()),
+        path: Some("*/os-migrations".into()),
+        action: Some(FaultAction::Hang),
+        ..Default::default()
+    });
+    let o = fence_evacuate(&sim, "hang", &["action=off", "plug=compute-0", "action_timeout=3"]);
+    assert_eq!(o.status.code(), Some(1), "a timeout is a failure: {}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("Resurrection of instances from compute-0 failed"), "{}", text(&o.stderr));
+    sim.clear_faults();
+    let o = fence_evacuate(&sim, "hang", &["action=off", "plug=compute-0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_all_evacuated_once(&sim, 10);
 }
 
 #[test]

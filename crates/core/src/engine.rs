@@ -369,6 +369,9 @@ pub fn node_candidates(host: &str) -> Vec<String> {
     v
 }
 
+/// Consecutive failed tracking rounds tolerated before the run gives up (and a later run resumes).
+const MAX_TRANSIENT: u32 = 10;
+
 const IN_FLIGHT: &[&str] = &["accepted", "pre-migrating", "running", "migrating", "queued", "preparing", "post-migrating", "confirming"];
 const FAILED: &[&str] = &["error", "failed", "cancelled"];
 
@@ -611,7 +614,8 @@ impl Engine<'_> {
                     transient = 0;
                     x
                 }
-                Err(e) if e.is_transient() && !deadline_near(deadline, poll) => {
+                // Ridden out for a while (bounded even without a deadline), then reported.
+                Err(e) if e.is_transient() && transient < MAX_TRANSIENT && !deadline_near(deadline, poll) => {
                     transient += 1;
                     warn!("evacuation of {host}: nova failed ({e}); retrying in {:.1} s", poll.as_secs_f64());
                     std::thread::sleep(poll.min(s.poll_max) * transient.min(4));
