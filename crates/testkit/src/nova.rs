@@ -1004,8 +1004,14 @@ fn servers_list(w: &mut World, req: &Request, ctx: &Ctx, now: f64, detail: bool)
     };
     let limit = parse_limit(req, w.cfg.max_limit)?;
     let effective_limit = limit.unwrap_or(w.cfg.max_limit);
-    let marker = req.query_get("marker");
+    // The marker may be any server, even one the filters exclude: listing
+    // continues after its position in the sort order (created_at desc).
+    let marker_seq = match req.query_get("marker") {
+        Some(mk) => Some(w.server(mk).map(|s| s.seq).ok_or_else(|| ApiError::bad(format!("marker [{mk}] not found")))?),
+        None => None,
+    };
     let filtered = w.servers.values().rev().filter(|s| {
+        marker_seq.is_none_or(|m| s.seq < m) &&
         project.as_deref().is_none_or(|p| s.project_id == p)
             && host.is_none_or(|h| s.host.as_deref() == Some(h))
             && node.is_none_or(|n| s.node.as_deref() == Some(n))
@@ -1021,28 +1027,7 @@ fn servers_list(w: &mut World, req: &Request, ctx: &Ctx, now: f64, detail: bool)
             && not_tags.as_ref().is_none_or(|t| !t.iter().all(|x| s.tags.contains(x)))
             && not_tags_any.as_ref().is_none_or(|t| !t.iter().any(|x| s.tags.contains(x)))
     });
-    let mut page: Vec<&Server> = Vec::new();
-    let mut seen_marker = marker.is_none();
-    for s in filtered {
-        if !seen_marker {
-            if Some(s.id.as_str()) == marker {
-                seen_marker = true;
-            }
-            continue;
-        }
-        if page.len() >= effective_limit {
-            break;
-        }
-        page.push(s);
-    }
-    if !seen_marker {
-        // Nova looks the marker up among all instances, then 400s.
-        if let Some(mk) = marker {
-            if w.server(mk).is_none() {
-                return Err(ApiError::bad(format!("marker [{mk}] not found")));
-            }
-        }
-    }
+    let page: Vec<&Server> = filtered.take(effective_limit).collect();
     let in_down_cell = |s: &Server| s.host.as_deref().and_then(|h| w.host(h)).is_some_and(|h| h.cell_down);
     let list: Vec<Value> = page
         .iter()
@@ -1412,8 +1397,16 @@ fn evacuate_checked(
             return Err(ApiError::not_found(format!("Compute host {h} not found.")));
         }
     }
-    if server.host.is_some() && server.host == host {
+    // Nova compares even when both are None (a never-scheduled server).
+    if server.host == host {
         return Err(ApiError::bad("The target host can't be the same one."));
+    }
+    if server.host.is_none() {
+        // Service.get_by_compute_host(None) raises, uncaught by the API.
+        return Err(ApiError::new(
+            500,
+            "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.\n<class 'nova.exception.ComputeHostNotFound'>",
+        ));
     }
     check_state(server, "evacuate", &["active", "stopped", "error"])?;
     let src = server.host.clone().unwrap_or_default();

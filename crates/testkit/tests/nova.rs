@@ -547,3 +547,29 @@ fn instance_actions_record_evacuations() {
     assert_eq!(ev["result"], "Error");
     assert!(ev["details"].as_str().unwrap().starts_with("No valid host"));
 }
+
+#[test]
+fn marker_outside_filter_and_unscheduled_server() {
+    let mut s = Scenario::with_hosts(2);
+    s.add_servers("compute-0", "a", 3);
+    s.add_servers("compute-1", "b", 3);
+    s.add_servers("compute-0", "c", 3);
+    let sim = Simulator::start(s).unwrap();
+    let nova = sim.nova().mv("2.53");
+    // Newest first: c-2..c-0, b-2..b-0, a-2..a-0. Marker b-1 (other host).
+    let b1 = server_id(&sim, "b-1");
+    let r = nova.get(&format!("/servers/detail?all_tenants=1&host=compute-0&marker={b1}")).unwrap().json();
+    let names: Vec<&str> = r["servers"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["a-2", "a-1", "a-0"]);
+    // A server that never got a host: no capacity anywhere.
+    sim.with_world(|w| w.hosts.iter_mut().for_each(|h| h.max_instances = Some(0)));
+    let r = nova.post("/servers", &json!({"server": {"name": "x", "flavorRef": "1", "imageRef": "70a599e0-31e7-49b7-b260-868f441e862b", "networks": "none"}})).unwrap();
+    let id = r.json()["server"]["id"].as_str().unwrap().to_string();
+    let v = nova.get(&format!("/servers/{id}")).unwrap().json();
+    assert_eq!(v["server"]["status"], "ERROR");
+    assert_eq!(v["server"]["OS-EXT-SRV-ATTR:host"], Value::Null);
+    let r = nova.post(&format!("/servers/{id}/action"), &json!({"evacuate": {}})).unwrap();
+    assert_eq!(r.status, 400, "instance.host == host (both None)");
+    let r = nova.post(&format!("/servers/{id}/action"), &json!({"evacuate": {"host": "compute-1"}})).unwrap();
+    assert_eq!(r.status, 500);
+}
