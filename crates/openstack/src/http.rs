@@ -70,7 +70,11 @@ pub(crate) struct Transport {
     retry: RetryPolicy,
     user_agent: String,
     log: LogSink,
+    /// For `https://` URLs, with the configured trust.
     client: OnceLock<reqwest::blocking::Client>,
+    /// For `http://` URLs: no trust store at all, because loading the
+    /// system CA store costs tens of milliseconds per process.
+    plain: OnceLock<reqwest::blocking::Client>,
 }
 
 enum Attempt {
@@ -96,24 +100,30 @@ impl Transport {
             user_agent,
             log,
             client: OnceLock::new(),
+            plain: OnceLock::new(),
         }
     }
 
-    /// Builds the reqwest client on first use: no CA files are read and no
-    /// thread is started until a request is actually made.
-    fn client(&self) -> Result<&reqwest::blocking::Client> {
-        if let Some(c) = self.client.get() {
+    /// The reqwest client for `url`, built on first use: no CA file is read
+    /// and no thread started until a request is made, and the CA store only
+    /// when the first `https://` request is.
+    fn client(&self, url: &str) -> Result<&reqwest::blocking::Client> {
+        let plain = url
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+        let cell = if plain { &self.plain } else { &self.client };
+        if let Some(c) = cell.get() {
             return Ok(c);
         }
-        let c = self.build()?;
+        let c = self.build(plain)?;
         // Another thread may have won the race; either client is fine.
-        let _ = self.client.set(c);
-        self.client.get().ok_or_else(|| Error::Config {
+        let _ = cell.set(c);
+        cell.get().ok_or_else(|| Error::Config {
             message: "http client unavailable".into(),
         })
     }
 
-    fn build(&self) -> Result<reqwest::blocking::Client> {
+    fn build(&self, plain: bool) -> Result<reqwest::blocking::Client> {
         let tls_err = |m: String| Error::Tls {
             request: "client setup".into(),
             message: m,
@@ -129,6 +139,13 @@ impl Transport {
             // Redirects could carry the token elsewhere; OpenStack APIs do
             // not redirect.
             .redirect(reqwest::redirect::Policy::none());
+        if plain {
+            // Never used for TLS: an empty trust store keeps it cheap.
+            return b
+                .tls_certs_only(Vec::new())
+                .build()
+                .map_err(|e| tls_err(format!("cannot build http client: {}", chain(&e))));
+        }
         if self.tls.insecure {
             b = b
                 .tls_danger_accept_invalid_certs(true)
@@ -203,7 +220,7 @@ impl Transport {
     }
 
     fn attempt(&self, req: &Request<'_>, deadline: Deadline, what: &str) -> Result<Attempt> {
-        let client = self.client()?;
+        let client = self.client(&req.url)?;
         let timeout = deadline.cap(self.request_timeout);
         let deadline_bound = timeout < self.request_timeout;
         let mut rb = client
