@@ -197,10 +197,18 @@ fn process_host(
         return;
     }
     let last = Mutex::new(Instant::now());
+    // Called from the engine's workers: the lock only decides who refreshes; the write
+    // happens outside it, so no worker waits for attrd_updater.
     let heartbeat = || {
-        let mut l = last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if l.elapsed() >= REFRESH_EVERY {
-            *l = Instant::now();
+        let due = {
+            let mut l = last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due = l.elapsed() >= REFRESH_EVERY;
+            if due {
+                *l = Instant::now();
+            }
+            due
+        };
+        if due {
             if let Err(e) = write(&state::in_progress(local, now_epoch())) {
                 warn!("cannot refresh the evacuation marker of {host}: {e}");
             }

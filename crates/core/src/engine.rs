@@ -578,8 +578,14 @@ impl Engine<'_> {
     }
 
     /// Evacuates `host` (see the module documentation). `heartbeat` is called once per round
+    /// and after every evacuate call (it must be cheap or rate-limit itself)
     /// while work goes on (NovaEvacuate refreshes its in-progress marker there).
-    pub fn evacuate_host(&self, host: &str, deadline: Option<Instant>, heartbeat: &dyn Fn()) -> Result<HostReport, EngineError> {
+    pub fn evacuate_host(
+        &self,
+        host: &str,
+        deadline: Option<Instant>,
+        heartbeat: &(dyn Fn() + Sync),
+    ) -> Result<HostReport, EngineError> {
         let start = Instant::now();
         let svc = self.check_fenced(host, deadline)?;
         let s = self.settings;
@@ -735,6 +741,8 @@ impl Engine<'_> {
                 info!("evacuation of {host}: issuing {} evacuation(s)", jobs.len());
                 let results = parallel(jobs, s.concurrency, self.limiter, |(id, target)| {
                     let r = self.issue(&id, target);
+                    // Issuing hundreds of evacuations can take a while: keep the marker fresh.
+                    heartbeat();
                     (id, r)
                 });
                 let now = Instant::now();
