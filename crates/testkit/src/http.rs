@@ -431,10 +431,11 @@ fn read_request(
     let expects = headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("expect") && v.eq_ignore_ascii_case("100-continue"));
-    if expects && buf.len() < body_start + content_length {
-        if stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").and_then(|_| stream.flush()).is_err() {
-            return Ok(None);
-        }
+    if expects
+        && buf.len() < body_start + content_length
+        && stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").and_then(|_| stream.flush()).is_err()
+    {
+        return Ok(None);
     }
     while buf.len() < body_start + content_length {
         if shutdown.load(Ordering::SeqCst) {

@@ -12,7 +12,9 @@
 //! it is not forced down; evacuation sets task_state `rebuilding` and creates
 //! a migration `accepted`; the conductor schedules (NoValidHost → migration
 //! `error`, instance ERROR with a fault); the destination rebuilds
-//! (`pre-migrating`, then the instance moves, then `done`); a restarting
+//! (claim: `pre-migrating`; `rebuild_spawning`; the instance moves to the
+//! destination only at the end, `ResourceTracker.finish_evacuation`, then
+//! `done`); a restarting
 //! nova-compute on the source turns its `done` evacuations `completed` and
 //! destroys the local copies (`ComputeManager._destroy_evacuated_instances`).
 
@@ -750,7 +752,9 @@ impl World {
         for &i in &self.inflight {
             let m = &self.migrations[i];
             if let Some(p) = &m.plan {
-                if p.phase < 2 && p.outcome != Outcome::NoValidHost {
+                // The instance stays on the source until `done`, so every
+                // in-flight evacuation holds a claim on its destination.
+                if p.phase < 3 && p.outcome != Outcome::NoValidHost {
                     if let (Some(d), Some(s)) = (&p.dest, self.server(&m.instance_uuid)) {
                         let (c, r) = fl(&s.flavor_id);
                         let e = u.entry(d.clone()).or_default();
@@ -865,8 +869,13 @@ impl World {
                         }
                         return false;
                     }
+                    // The destination's rebuild claim (ResourceTracker
+                    // _move_claim) records itself and goes pre-migrating.
                     let dest = plan.dest.clone();
-                    let node = dest.as_deref().and_then(|d| self.host(d)).map(|h| h.hypervisor_hostname.clone());
+                    let (node, ip) = match dest.as_deref().and_then(|d| self.host(d)) {
+                        Some(h) => (Some(h.hypervisor_hostname.clone()), Some(h.ip.clone())),
+                        None => (dest.clone(), None),
+                    };
                     if let Some(s) = self.server_mut(&inst) {
                         s.action_event(&plan.request_id, ActionEvent {
                             event: "conductor_rebuild_server".into(),
@@ -881,6 +890,7 @@ impl World {
                     m.status = "pre-migrating".into();
                     m.dest_compute = dest;
                     m.dest_node = node;
+                    m.dest_host = ip;
                     m.updated = Some(plan.sched_at);
                     if let Some(p) = &mut m.plan {
                         p.phase = 1;
@@ -890,22 +900,14 @@ impl World {
                     if plan.outcome == Outcome::Stuck {
                         return false;
                     }
-                    let dest = plan.dest.clone().unwrap_or_default();
-                    let (node, ip) = self
-                        .host(&dest)
-                        .map(|h| (h.hypervisor_hostname.clone(), h.ip.clone()))
-                        .unwrap_or_else(|| (dest.clone(), String::new()));
                     let m = &mut self.migrations[i];
-                    m.dest_host = Some(ip);
-                    m.updated = Some(plan.spawn_at);
                     if let Some(p) = &mut m.plan {
                         p.phase = 2;
                     }
                     if let Some(s) = self.server_mut(&inst) {
-                        // The destination compute takes the instance over
-                        // before spawning it (rebuild_instance on the dest).
-                        s.host = Some(dest);
-                        s.node = Some(node);
+                        // Still on the source host: Nova moves the instance
+                        // only in ResourceTracker.finish_evacuation, right
+                        // before the migration turns `done`.
                         s.task_state = Some("rebuild_spawning".into());
                         s.updated = plan.spawn_at;
                     }
@@ -919,7 +921,13 @@ impl World {
                     if let Some(p) = &mut m.plan {
                         p.phase = 3;
                     }
+                    let dest = plan.dest.clone();
+                    let node = dest.as_deref().and_then(|d| self.host(d)).map(|h| h.hypervisor_hostname.clone());
                     if let Some(s) = self.server_mut(&inst) {
+                        if !failed {
+                            s.host = dest;
+                            s.node = node;
+                        }
                         s.action_event(&plan.request_id, ActionEvent {
                             event: "compute_rebuild_instance".into(),
                             start_time: plan.spawn_at,
