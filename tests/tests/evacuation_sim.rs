@@ -309,6 +309,10 @@ impl Pcmk {
 }
 
 fn nova_evacuate(sim: &SimHandle, pcmk: &Pcmk, action: &str, extra: &[(&str, &str)]) -> Output {
+    run(&mut nova_evacuate_cmd(sim, pcmk, action, extra), "")
+}
+
+fn nova_evacuate_cmd(sim: &SimHandle, pcmk: &Pcmk, action: &str, extra: &[(&str, &str)]) -> Command {
     let tools = iha_tests::repo().join("tests/evacuate-tools");
     let mut c = Command::new(bin("NovaEvacuate"));
     c.arg(action)
@@ -329,9 +333,13 @@ fn nova_evacuate(sim: &SimHandle, pcmk: &Pcmk, action: &str, extra: &[(&str, &st
         .env("OCF_RESKEY_poll_interval", "1")
         .env("OCF_RESKEY_retry_backoff", "0");
     for (k, v) in extra {
-        c.env(format!("OCF_RESKEY_{k}"), v);
+        if k.starts_with("IHA_") {
+            c.env(k, v);
+        } else {
+            c.env(format!("OCF_RESKEY_{k}"), v);
+        }
     }
-    run(&mut c, "")
+    c
 }
 
 #[test]
@@ -449,4 +457,39 @@ fn nova_evacuate_holds_a_storm_and_settles_an_unevacuable_host() {
     let reason = st.host(DEAD).and_then(|h| h.disabled_reason.clone()).unwrap_or_default();
     assert!(reason.contains(&paused.id) && reason.contains("1 failed"), "{reason}");
     assert!(text(&o.stderr).contains("vm_state paused"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn nova_evacuate_killed_mid_monitor_is_deferred_then_taken_over_once() {
+    let mut s = scenario(200, 4);
+    s.rebuild_delay_ms = 300;
+    let sim = start(s);
+    let pcmk = Pcmk::new("kill", &[(DEAD, "yes")]);
+    pcmk.fenced(&[DEAD]);
+    assert_eq!(nova_evacuate(&sim, &pcmk, "start", &[]).status.code(), Some(0));
+    // ctl1's monitor is killed (SIGKILL) in the middle of issuing.
+    let mut c = nova_evacuate_cmd(&sim, &pcmk, "monitor", &[("IHA_PCMK_NODE", "ctl1"), ("concurrency", "4")]);
+    let mut child = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    while evacuations(&sim).len() < 40 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(100)); // requests already received finish
+    let issued = evacuations(&sim).len();
+    assert!((40..200).contains(&issued), "killed after {issued} evacuations");
+    assert!(pcmk.get(DEAD).unwrap_or_default().starts_with("ctl1@"));
+    // ctl0 sees a fresh marker of ctl1: it defers and touches nothing.
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(evacuations(&sim).len(), issued, "deferred: no new evacuation");
+    assert!(pcmk.get(DEAD).unwrap_or_default().starts_with("ctl1@"));
+    // Once the marker has not been refreshed for takeover_after, ctl0 takes over and finishes.
+    std::thread::sleep(Duration::from_millis(2100));
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[("takeover_after", "1")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(pcmk.get(DEAD).as_deref(), Some("no"));
+    assert_all_evacuated_once(&sim, 200);
+    assert!(evacuations(&sim).values().all(|c| *c == 1), "no instance evacuated twice");
 }
