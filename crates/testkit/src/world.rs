@@ -970,15 +970,22 @@ impl World {
     }
 
     /// A nova-compute (re)start on `host`: the service reports, and
-    /// `_destroy_evacuated_instances` cleans up: `done` evacuations from this
-    /// host become `completed`, local copies of evacuated servers go away.
+    /// `ComputeManager._destroy_evacuated_instances` cleans up: evacuations
+    /// from this host in `accepted`, `pre-migrating` or `done` whose instance
+    /// still exists become `completed`, local copies go away. An evacuation
+    /// still in flight is overwritten with `done` when its destination
+    /// finishes, exactly as in Nova (the un-force check then blocks until
+    /// the next restart).
     pub fn compute_started(&mut self, host: &str, now: f64) {
-        let mut cleaned = Vec::new();
+        let existing: std::collections::HashSet<String> = self.server_index.keys().cloned().collect();
         for m in self.migrations.iter_mut() {
-            if m.migration_type == "evacuation" && m.status == "done" && m.source_compute.as_deref() == Some(host) {
+            if m.migration_type == "evacuation"
+                && matches!(m.status.as_str(), "accepted" | "pre-migrating" | "done")
+                && m.source_compute.as_deref() == Some(host)
+                && existing.contains(&m.instance_uuid)
+            {
                 m.status = "completed".into();
                 m.updated = Some(now);
-                cleaned.push(m.instance_uuid.clone());
             }
         }
         if let Some(h) = self.host_mut(host) {

@@ -574,3 +574,24 @@ fn marker_outside_filter_and_unscheduled_server() {
     let r = nova.post(&format!("/servers/{id}/action"), &json!({"evacuate": {"host": "compute-1"}})).unwrap();
     assert_eq!(r.status, 500);
 }
+
+#[test]
+fn source_restart_during_evacuation_leaves_done_behind() {
+    let sim = sim_with(2, 1);
+    sim.freeze_clock();
+    sim.kill_host("compute-0");
+    let id = server_id(&sim, "vm-0");
+    let nova = sim.nova().mv("2.53");
+    assert_eq!(nova.post(&format!("/servers/{id}/action"), &json!({"evacuate": {}})).unwrap().status, 200);
+    // nova-compute on the source comes back while the rebuild runs.
+    sim.start_host("compute-0");
+    assert_eq!(sim.state().migrations[0].status, "completed");
+    sim.advance_clock(Duration::from_secs(1));
+    // The destination finishes and writes `done` over it.
+    assert_eq!(sim.state().migrations[0].status, "done");
+    let svc = service_uuid(&sim, "compute-0");
+    nova.put(&format!("/os-services/{svc}"), &json!({"forced_down": true})).unwrap();
+    assert_eq!(nova.put(&format!("/os-services/{svc}"), &json!({"forced_down": false})).unwrap().status, 400);
+    sim.start_host("compute-0");
+    assert_eq!(nova.put(&format!("/os-services/{svc}"), &json!({"forced_down": false})).unwrap().status, 200);
+}
