@@ -123,7 +123,7 @@ pub fn dump(w: &World, now: f64) -> StateDump {
             status: if h.disabled { "disabled".into() } else { "enabled".into() },
             forced_down: h.forced_down,
             disabled_reason: h.disabled_reason.clone(),
-            running: h.running,
+            running: w.compute_alive(h, now),
             heartbeat: if h.external { "external".into() } else { "auto".into() },
             last_heartbeat: fmt_nova(w.last_heartbeat(h, now)),
             instances: w.servers.values().filter(|s| s.host.as_deref() == Some(h.name.as_str())).count(),

@@ -575,7 +575,7 @@ fn services_update(w: &mut World, req: &Request, ctx: &Ctx, id: &str, now: f64) 
 /// process is dead the call waits for the RPC timeout, then succeeds anyway.
 fn status_rpc_delay(w: &World, host: &str, now: f64) -> u64 {
     match w.host(host) {
-        Some(h) if w.host_up(h, now) && !h.running => w.cfg.rpc_timeout_ms,
+        Some(h) if w.host_up(h, now) && !w.compute_alive(h, now) => w.cfg.rpc_timeout_ms,
         _ => 0,
     }
 }
@@ -1276,7 +1276,7 @@ fn server_action(w: &mut World, req: &Request, ctx: &Ctx, id: &str, now: f64) ->
             } else {
                 check_state(&s, "start", &["stopped"])?;
             }
-            let alive = s.host.as_deref().is_some_and(|h| w.host(h).is_some_and(|h| h.running));
+            let alive = s.host.as_deref().is_some_and(|h| w.compute_alive_by_name(h, now));
             if let Some(s) = w.server_mut(id) {
                 s.updated = now;
                 s.record_action(if stop { "stop" } else { "start" }, &ctx.request_id, &ctx.user_id, now);

@@ -80,6 +80,9 @@ pub struct Host {
     /// The host's cell is down (see [`HostConfig::cell_down`]).
     #[serde(default)]
     pub cell_down: bool,
+    /// Observed period of external heartbeats.
+    #[serde(default)]
+    pub heartbeat_interval: Option<f64>,
     /// Servers evacuated away whose local copy the host has not destroyed yet.
     pub stale_copies: Vec<String>,
     /// How many times nova-compute (re)started.
@@ -599,6 +602,7 @@ impl World {
             vcpus: hc.vcpus,
             ram_mb: hc.ram_mb,
             cell_down: hc.cell_down,
+            heartbeat_interval: None,
             stale_copies: Vec::new(),
             starts: u64::from(running),
             created: now - 3600.0,
@@ -624,6 +628,23 @@ impl World {
         } else {
             h.last_seen
         }
+    }
+
+    /// Is the host's nova-compute process alive (able to act on RPCs)? For
+    /// external hosts: heartbeats keep arriving (within 2.5 periods).
+    pub fn compute_alive(&self, h: &Host, now: f64) -> bool {
+        if !h.running {
+            return false;
+        }
+        if !h.external {
+            return true;
+        }
+        let period = h.heartbeat_interval.unwrap_or(self.cfg.report_interval).max(0.2);
+        now - h.last_seen <= 2.5 * period
+    }
+
+    pub fn compute_alive_by_name(&self, name: &str, now: f64) -> bool {
+        self.host(name).is_some_and(|h| self.compute_alive(h, now))
     }
 
     /// `nova.servicegroup.drivers.db.DbDriver.is_up`: forced_down wins, else
@@ -840,6 +861,30 @@ impl World {
                 m.updated = Some(now);
                 return false;
             }
+            // Every step after scheduling runs on the destination's
+            // nova-compute. If that process is dead (the scheduler happily
+            // picks a host that died less than service_down_time ago, and
+            // force=true skips it entirely) the RPC cast is lost: the
+            // evacuation hangs in its current state for good, as in Nova.
+            let due = match plan.phase {
+                0 => now >= plan.sched_at && plan.outcome != Outcome::NoValidHost,
+                1 => now >= plan.spawn_at,
+                2 => now >= plan.done_at,
+                _ => false,
+            };
+            // Judged at the step's due time, not at the (later) tick.
+            let at = match plan.phase {
+                0 => plan.sched_at,
+                1 => plan.spawn_at,
+                _ => plan.done_at,
+            };
+            let dest_dead = plan.dest.as_deref().is_some_and(|d| !self.compute_alive_by_name(d, at));
+            if due && dest_dead {
+                if let Some(p) = &mut self.migrations[i].plan {
+                    p.outcome = Outcome::Stuck;
+                }
+                return false;
+            }
             match plan.phase {
                 0 if now >= plan.sched_at => {
                     if plan.outcome == Outcome::NoValidHost {
@@ -1030,6 +1075,12 @@ impl World {
         let is_restart = restart.unwrap_or(!was_running || (external && stale));
         if let Some(h) = self.host_mut(host) {
             h.external = true;
+        }
+        if let Some(h) = self.host_mut(host) {
+            let gap = now - h.last_seen;
+            if !is_restart && gap > 0.0 && gap <= down {
+                h.heartbeat_interval = Some(gap);
+            }
         }
         if is_restart {
             self.compute_started(host, now);

@@ -223,3 +223,31 @@ fn parallel_evacuation_of_many_servers() {
         assert!((90..=110).contains(&n), "spread: compute-{h} has {n}");
     }
 }
+
+#[test]
+fn external_compute_silence_means_dead_before_nova_notices() {
+    let mut s = Scenario::with_hosts(0);
+    s.service_down_time_secs = 60.0;
+    s.hosts = vec![
+        iha_testkit::HostConfig { name: "src".into(), state: Some("down".into()), ..Default::default() },
+        iha_testkit::HostConfig { name: "dst".into(), heartbeat: Some("external".into()), ..Default::default() },
+    ];
+    s.add_servers("src", "vm", 1);
+    let sim = Simulator::start(s).unwrap();
+    sim.freeze_clock();
+    for _ in 0..3 {
+        sim.advance_clock(Duration::from_secs(2));
+        sim.heartbeat("dst").unwrap();
+    }
+    assert!(sim.state().host("dst").unwrap().running);
+    // The stand-in stops reporting: after 2.5 periods it counts as dead,
+    // while Nova still reports the service up for a minute.
+    sim.advance_clock(Duration::from_secs(6));
+    let st = sim.state();
+    assert!(!st.host("dst").unwrap().running);
+    assert_eq!(st.host("dst").unwrap().state, "up");
+    let id = st.server("vm").map(|s| s.id.clone()).unwrap_or_else(|| st.servers[0].id.clone());
+    assert_eq!(sim.nova().mv("2.53").post(&format!("/servers/{id}/action"), &json!({"evacuate": {}})).unwrap().status, 200);
+    sim.advance_clock(Duration::from_secs(5));
+    assert_eq!(sim.state().migrations[0].status, "accepted");
+}

@@ -595,3 +595,31 @@ fn source_restart_during_evacuation_leaves_done_behind() {
     sim.start_host("compute-0");
     assert_eq!(nova.put(&format!("/os-services/{svc}"), &json!({"forced_down": false})).unwrap().status, 200);
 }
+
+#[test]
+fn evacuation_to_a_freshly_dead_host_hangs() {
+    let mut s = Scenario::with_hosts(3);
+    s.hosts[2].status = Some("disabled".into());
+    s.add_servers("compute-0", "vm", 1);
+    let sim = Simulator::start(s).unwrap();
+    sim.freeze_clock();
+    sim.kill_host("compute-0");
+    sim.stop_host("compute-1"); // dead, but Nova still counts it up
+    let id = server_id(&sim, "vm-0");
+    let r = sim.nova().mv("2.53").post(&format!("/servers/{id}/action"), &json!({"evacuate": {}})).unwrap();
+    assert_eq!(r.status, 200);
+    sim.advance_clock(Duration::from_secs(5));
+    let st = sim.state();
+    assert_eq!(st.migrations[0].status, "accepted", "the cast to the dead destination is lost");
+    assert_eq!(st.server("vm-0").unwrap().task_state.as_deref(), Some("rebuilding"));
+    // It stays so even after the destination comes back.
+    sim.start_host("compute-1");
+    sim.advance_clock(Duration::from_secs(5));
+    assert_eq!(sim.state().server("vm-0").unwrap().task_state.as_deref(), Some("rebuilding"));
+    // os-resetState is the way out, then a new evacuation works.
+    let nova = sim.nova().mv("2.53");
+    assert_eq!(nova.post(&format!("/servers/{id}/action"), &json!({"os-resetState": {"state": "error"}})).unwrap().status, 202);
+    assert_eq!(nova.post(&format!("/servers/{id}/action"), &json!({"evacuate": {}})).unwrap().status, 200);
+    sim.advance_clock(Duration::from_secs(5));
+    assert_eq!(sim.state().server("vm-0").unwrap().host.as_deref(), Some("compute-1"));
+}
