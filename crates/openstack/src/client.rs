@@ -30,8 +30,6 @@ use crate::secret::Secret;
 use crate::timefmt::now_unix;
 use crate::url::{encode, fill_project, join, query};
 
-/// Page size for paginated lists (Nova's default `max_limit` is 1000).
-const DEFAULT_PAGE: u32 = 1000;
 /// A runaway pagination (a server returning the same marker) stops here.
 const MAX_PAGES: usize = 10_000;
 
@@ -108,6 +106,7 @@ impl fmt::Debug for Client {
 impl Client {
     /// Builds a client; no I/O happens until the first call.
     pub fn new(opts: ConnectionOptions) -> Client {
+        let opts_page_size = opts.page_size.max(1);
         let log = opts.logger.clone();
         let transport = Transport::new(
             opts.tls.clone(),
@@ -127,7 +126,7 @@ impl Client {
                 key,
                 session: Mutex::new(None),
                 discovery: Mutex::new(()),
-                page_size: DEFAULT_PAGE,
+                page_size: opts_page_size,
             }),
             deadline: Deadline::NONE,
         }
@@ -138,15 +137,6 @@ impl Client {
     /// builds a client with default timeouts and token cache.
     pub fn from_params(explicit: crate::config::AuthParams) -> Result<Client> {
         Ok(Client::new(ConnectionOptions::from_process_env(explicit)?))
-    }
-
-    /// Same as [`Client::new`] with a page size for paginated lists (tests).
-    pub fn with_page_size(opts: ConnectionOptions, page_size: u32) -> Client {
-        let mut c = Client::new(opts);
-        if let Some(inner) = Arc::get_mut(&mut c.inner) {
-            inner.page_size = page_size.max(1);
-        }
-        c
     }
 
     /// A clone whose calls all end by `deadline`.

@@ -651,6 +651,8 @@ pub struct ConnectionOptions {
     /// Where messages go; defaults to the `log` facade.
     pub logger: LogSink,
     pub user_agent: String,
+    /// `limit` of paginated Nova lists (Nova's default `max_limit` is 1000).
+    pub page_size: u32,
 }
 
 impl ConnectionOptions {
@@ -814,6 +816,7 @@ impl ConnectionOptions {
             token_expiry_margin: Duration::from_secs(60),
             logger: LogSink::log_crate(),
             user_agent: concat!("instance-ha/", env!("CARGO_PKG_VERSION")).to_owned(),
+            page_size: 1000,
         })
     }
 

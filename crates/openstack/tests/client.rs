@@ -360,7 +360,10 @@ fn servers_are_paginated() {
     }));
     let cache = TempDir::new("pages");
     let logs = Logs::default();
-    let c = Client::with_page_size(password_options(&server, cache.path(), &logs), 2);
+    let c = Client::new(ConnectionOptions {
+        page_size: 2,
+        ..password_options(&server, cache.path(), &logs)
+    });
     let s = c.list_servers_on_host("compute1").unwrap();
     assert_eq!(
         s.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
@@ -418,7 +421,10 @@ fn images_and_migrations_are_paginated() {
     }));
     let cache = TempDir::new("pages2");
     let logs = Logs::default();
-    let c = Client::with_page_size(password_options(&server, cache.path(), &logs), 1);
+    let c = Client::new(ConnectionOptions {
+        page_size: 1,
+        ..password_options(&server, cache.path(), &logs)
+    });
     let imgs = c
         .list_images(&ImageQuery {
             tags: vec!["evacuable".into()],

@@ -42,7 +42,10 @@ fn fence_evacuate_and_recover_a_host() {
     let sim = Simulator::start(sc).unwrap();
     let cache = TempDir::new("sim-flow");
     let logs = Logs::default();
-    let nova = Client::with_page_size(options(&sim, &cache, &logs), 2);
+    let nova = Client::new(ConnectionOptions {
+        page_size: 2,
+        ..options(&sim, &cache, &logs)
+    });
 
     let q = ServiceQuery {
         binary: Some("nova-compute".into()),
