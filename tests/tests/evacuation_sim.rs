@@ -40,7 +40,7 @@ fn start(s: Scenario) -> SimHandle {
     Simulator::start(s).expect("simulator starts")
 }
 
-/// A private token cache per test, so runs never share tokens across simulators.
+/// A private directory per test (token cache when not root, attrd stand-in state).
 fn cache_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("iha-evac-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);

@@ -309,3 +309,54 @@ pub fn auth_params(v: &Values, password: Option<&str>) -> AuthParams {
 pub fn options(v: &Values, password: Option<&str>) -> Result<ConnectionOptions, String> {
     ConnectionOptions::from_process_env(auth_params(v, password)).map_err(|e| format!("openstack credentials: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> Values {
+        let mut v = Values::new(&crate::SPEC);
+        for (k, val) in pairs {
+            assert!(v.set(k, *val).is_some(), "{k} is a parameter");
+        }
+        v
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let (s, p, storm) = engine_config(&values(&[]), FenceCheck::InsideFencing).unwrap();
+        assert_eq!(s.concurrency, 16);
+        assert_eq!(s.attempts, 3);
+        assert!(s.track);
+        assert_eq!(s.tracking_timeout, Some(Duration::from_secs(900)));
+        assert_eq!(s.poll_max, Duration::from_secs(10));
+        assert_eq!(s.poll_min, Duration::from_secs(1));
+        assert_eq!(s.fence_check, FenceCheck::InsideFencing);
+        assert_eq!(s.on_shared_storage, Some(true));
+        assert!(p.filtering && p.aggregates);
+        assert_eq!(p.tag, "evacuable");
+        assert_eq!(storm, StormLimits { max_share_percent: 50, max_hosts: 0 });
+    }
+
+    #[test]
+    fn false_means_false_and_values_are_checked() {
+        // O3/O12: the reference reads any present value as "set".
+        let (s, p, _) = engine_config(
+            &values(&[("no_shared_storage", "false"), ("instance_filtering", "false"), ("track_evacuations", "0")]),
+            FenceCheck::InsideFencing,
+        )
+        .unwrap();
+        assert_eq!(s.on_shared_storage, Some(true));
+        assert!(!p.filtering);
+        assert!(!s.track);
+        let (s, _, _) = engine_config(&values(&[("no_shared_storage", "1"), ("fence_check", "nova"), ("tracking_timeout", "0"), ("reserved_hosts", "r1, r2,,r3")]), FenceCheck::History).unwrap();
+        assert_eq!(s.on_shared_storage, Some(false));
+        assert_eq!(s.fence_check, FenceCheck::NovaOnly);
+        assert_eq!(s.tracking_timeout, None);
+        assert_eq!(s.reserved_hosts, vec!["r1", "r2", "r3"]);
+        for bad in [("concurrency", "0"), ("concurrency", "many"), ("storm_max_share", "150"), ("evacuation_attempts", "-1")] {
+            let e = engine_config(&values(&[bad]), FenceCheck::History).unwrap_err();
+            assert!(e.contains(bad.0), "{e}");
+        }
+    }
+}
