@@ -906,7 +906,6 @@ fn server_view(w: &World, ctx: &Ctx, s: &Server, now: f64, detail: bool) -> Valu
         "accessIPv6": "",
         "links": links,
         "OS-DCF:diskConfig": "MANUAL",
-        "progress": 0,
         "OS-EXT-AZ:availability_zone": zone,
         "config_drive": "",
         "key_name": null,
@@ -921,6 +920,10 @@ fn server_view(w: &World, ctx: &Ctx, s: &Server, now: f64, detail: bool) -> Valu
         "os-extended-volumes:volumes_attached": [],
         "security_groups": [{"name": "default"}],
     });
+    // views/servers.py shows progress only for these statuses.
+    if matches!(s.status(), "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING") {
+        v["progress"] = json!(0);
+    }
     if !ctx.is_admin {
         let o = v.as_object_mut().expect("object");
         for k in ["OS-EXT-SRV-ATTR:host", "OS-EXT-SRV-ATTR:instance_name", "OS-EXT-SRV-ATTR:hypervisor_hostname"] {
@@ -1415,7 +1418,7 @@ fn evacuate_checked(
     }
     // Accepted: task_state rebuilding, migration `accepted`.
     let sched_at = now + w.cfg.schedule_delay_ms as f64 / 1000.0;
-    let rebuild = (w.cfg.rebuild_delay_ms + w.jitter_ms()) as f64 / 1000.0;
+    let rebuild = w.cfg.rebuild_delay_ms.saturating_add(w.jitter_ms()) as f64 / 1000.0;
     let spawn_at = sched_at + rebuild / 2.0;
     let done_at = sched_at + rebuild;
     let dest = match (&host, force) {

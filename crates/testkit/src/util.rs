@@ -42,7 +42,10 @@ impl Rng {
         if hi <= lo {
             return lo;
         }
-        lo + self.next_u64() % (hi - lo + 1)
+        match (hi - lo).checked_add(1) {
+            Some(span) => lo + self.next_u64() % span,
+            None => self.next_u64(), // the full u64 range
+        }
     }
 
     /// Standard normal sample (Box-Muller).
