@@ -39,18 +39,27 @@ csvc() { echo "compute@$1"; }
 # Pacemaker lab node), enter the lab's namespaces first (those of our MariaDB,
 # which was started from the lab's namespaces by `up`), so that the service
 # reaches 127.0.0.1 of the lab.  nsenter execs (no fork), so PID == PGID.
-start_bg() { # name cmd...
-  local name=$1; shift
-  if alive "$name"; then echo "$name already running (pid $(cat "$RUN/$name.pid"))"; return 0; fi
-  local pre=() ref
+# LABNS: the command prefix that enters the lab's namespaces from here
+# (empty when we are in them already)
+lab_ns() {
+  LABNS=()
+  local ref
   ref=$(cat "$RUN/mysql.pid" 2>/dev/null || true)
   if [ -n "$ref" ] && kill -0 "$ref" 2>/dev/null; then
     if [ "$(readlink /proc/self/ns/net)" != "$(readlink "/proc/$ref/ns/net")" ]; then
-      pre+=(nsenter "--target=$ref" --net)
-      [ "$(readlink /proc/self/ns/mnt)" != "$(readlink "/proc/$ref/ns/mnt")" ] && pre+=(--mount)
-      pre+=(--)
+      LABNS+=(nsenter "--target=$ref" --net)
+      [ "$(readlink /proc/self/ns/mnt)" != "$(readlink "/proc/$ref/ns/mnt")" ] && LABNS+=(--mount)
+      LABNS+=(--)
     fi
   fi
+  return 0
+}
+
+start_bg() { # name cmd...
+  local name=$1; shift
+  if alive "$name"; then echo "$name already running (pid $(cat "$RUN/$name.pid"))"; return 0; fi
+  local pre=()
+  lab_ns; pre=("${LABNS[@]}")
   # 9>&-: never hand the per-host lock of `compute` down to the daemon
   setsid "${pre[@]}" "$@" >>"$LOG/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/$name.pid"
