@@ -176,6 +176,7 @@ fn fence_evacuate_capacity_exhausted_fails_and_reports() {
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
     assert!(err.contains("Resurrection of instances from compute-0 failed: 7 failed"), "{err}");
+    assert!(err.contains("No valid host was found"), "nova's own message is reported: {err}");
     let st = sim.state();
     assert_eq!(st.servers.iter().filter(|s| s.host.as_deref() == Some("compute-1")).count(), 5);
     assert!(migrations(&sim).values().all(|c| *c <= 2), "attempt budget respected");

@@ -714,10 +714,11 @@ impl Engine<'_> {
                         if sv.task_state.is_none() && matches!(status.as_str(), "ACTIVE" | "SHUTOFF") {
                             t.st = St::Final(Outcome::Evacuated { to, status });
                         } else if status == "ERROR" && sv.task_state.is_none() {
-                            t.st = St::Final(Outcome::Failed(format!(
+                            let why = format!(
                                 "instance is in ERROR on {to} after its evacuation (migration {})",
                                 t.migration.as_deref().unwrap_or("unknown")
-                            )));
+                            );
+                            t.st = St::Final(Outcome::Failed(with_fault(why, &sv)));
                         } else {
                             t.st = St::InFlight;
                         }
@@ -856,7 +857,7 @@ impl Engine<'_> {
         match t.st.clone() {
             St::InFlight => {
                 let status = latest.map_or("vanished", |m| m.status.as_str()).to_string();
-                t.last_error = Some(format!("migration {status}"));
+                t.last_error = Some(with_fault(format!("migration {status}"), sv));
                 warn!("evacuation of {} on {host} ended with migration {status}", sv.id);
                 t.st = St::Idle;
                 t.next_try = Some(now + backoff(s.retry_backoff, t.attempts()));
@@ -873,7 +874,7 @@ impl Engine<'_> {
             _ => {}
         }
         if t.last_error.is_none() && t.failed_migrations > 0 {
-            t.last_error = latest.map(|m| format!("migration {}", m.status));
+            t.last_error = latest.map(|m| with_fault(format!("migration {}", m.status), sv));
         }
         if t.attempts() >= s.attempts {
             t.st = St::Final(Outcome::Failed(format!(
@@ -882,6 +883,15 @@ impl Engine<'_> {
                 t.last_error.as_deref().unwrap_or("failed")
             )));
         }
+    }
+}
+
+/// `what`, followed by Nova's fault message for the server when it has one (e.g. "No valid
+/// host was found. There are not enough hosts available.").
+fn with_fault(what: String, sv: &Server) -> String {
+    match sv.fault.as_ref().and_then(|f| f.message.as_deref()).filter(|m| !m.is_empty()) {
+        Some(m) => format!("{what}: {m}"),
+        None => what,
     }
 }
 

@@ -178,7 +178,10 @@ fn retryable_failures_are_retried_with_a_budget() {
     // RebuildFailed leaves the instance in ERROR on the source: still evacuable, retried.
     assert!(matches!(outcome(&r, &ids[1]), Outcome::Evacuated { .. }), "{:?}", outcome(&r, &ids[1]));
     match outcome(&r, &ids[2]) {
-        Outcome::Failed(w) => assert!(w.contains("gave up after 3 attempt(s)") && w.contains("migration error"), "{w}"),
+        Outcome::Failed(w) => assert!(
+            w.contains("gave up after 3 attempt(s)") && w.contains("migration error: No valid host was found"),
+            "{w}"
+        ),
         o => panic!("{o:?}"),
     }
     assert_eq!(nova.accepted(&ids[2]), 3);

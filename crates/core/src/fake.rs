@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 pub enum EvacFault {
     /// The POST is refused synchronously with this status and message; nothing changes.
     Refuse(u16, String),
-    /// Accepted, then the scheduler finds no host: migration `error`, instance unchanged.
+    /// Accepted, then the scheduler finds no host: migration `error`, instance ERROR with a fault.
     NoValidHost,
     /// Accepted, then the destination fails: migration `failed`, instance ERROR on the source.
     RebuildFailed,
@@ -262,6 +262,7 @@ impl FakeNova {
                         let (vm, st) = if prior == "stopped" { ("stopped", "SHUTOFF") } else { ("active", "ACTIVE") };
                         sv.vm_state = Some(vm.into());
                         sv.status = st.into();
+                        sv.fault = None;
                     }
                 }
                 _ => {
@@ -460,21 +461,22 @@ impl ComputeApi for FakeNova {
             updated_at: Some(stamp(now)),
             ..Default::default()
         };
+        const NO_HOST: &str = "No valid host was found. There are not enough hosts available.";
         let failed = match fault {
-            _ if no_room || dest.is_none() => Some(("error", false)),
-            Some(EvacFault::NoValidHost) => Some(("error", false)),
-            Some(EvacFault::RebuildFailed) => Some(("failed", true)),
+            _ if no_room || dest.is_none() => Some(("error", NO_HOST)),
+            Some(EvacFault::NoValidHost) => Some(("error", NO_HOST)),
+            Some(EvacFault::RebuildFailed) => Some(("failed", "Build of instance aborted: injected")),
             _ => None,
         };
-        if let Some((status, to_error)) = failed {
-            // Asynchronous failure: the API accepted, the conductor or destination failed.
+        if let Some((status, message)) = failed {
+            // Asynchronous failure: the API accepted, the conductor or destination failed and
+            // put the instance in ERROR with a fault (nova's _set_vm_state_and_notify).
             m.status = status.into();
             if let Some(sv) = s.servers.get_mut(id) {
                 sv.task_state = None;
-                if to_error {
-                    sv.vm_state = Some("error".into());
-                    sv.status = "ERROR".into();
-                }
+                sv.vm_state = Some("error".into());
+                sv.status = "ERROR".into();
+                sv.fault = Some(iha_openstack::ServerFault { code: Some(500), message: Some(message.into()), created: None });
             }
         } else {
             s.progress.insert(mid, (id.to_string(), vm, fault == Some(EvacFault::Stuck)));

@@ -240,6 +240,21 @@ pub struct Server {
     pub created: Option<String>,
     #[serde(default)]
     pub updated: Option<String>,
+    /// The last fault, shown for servers in ERROR (e.g. "No valid host was found" after a
+    /// failed evacuation).
+    #[serde(default)]
+    pub fault: Option<ServerFault>,
+}
+
+/// A server's fault record.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ServerFault {
+    #[serde(default)]
+    pub code: Option<u16>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub created: Option<String>,
 }
 
 /// A flavor (`GET /flavors/detail`).
