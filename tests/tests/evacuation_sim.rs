@@ -494,3 +494,27 @@ fn nova_evacuate_killed_mid_monitor_is_deferred_then_taken_over_once() {
     assert_all_evacuated_once(&sim, 200);
     assert!(evacuations(&sim).values().all(|c| *c == 1), "no instance evacuated twice");
 }
+
+#[test]
+fn nova_evacuate_delay_is_per_host_and_never_serialises_hosts() {
+    let mut s = scenario(3, 4);
+    s.hosts[3] = HostConfig { name: "compute-3".into(), state: Some("down".into()), status: Some("disabled".into()), forced_down: true, ..Default::default() };
+    s.add_servers("compute-3", "other", 3);
+    let sim = start(s);
+    let pcmk = Pcmk::new("delay", &[(DEAD, "yes"), ("compute-3", "yes")]);
+    pcmk.fenced(&[DEAD, "compute-3"]);
+    assert_eq!(nova_evacuate(&sim, &pcmk, "start", &[]).status.code(), Some(0));
+    // The monitor's deadline (9 s minus the margin) fits one 2 s delay plus the 5 s the agent
+    // keeps for the work after it, but not two delays one after the other: both hosts settle
+    // in this monitor only if each waits in its own thread.
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[("evacuate_delay", "2"), ("CRM_meta_timeout", "9000")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(pcmk.get(DEAD).as_deref(), Some("no"));
+    assert_eq!(pcmk.get("compute-3").as_deref(), Some("no"));
+    let st = sim.state();
+    assert!(st.servers_on(DEAD).is_empty() && st.servers_on("compute-3").is_empty());
+    // The delay came before the first evacuation of each host, after the marker was written.
+    let first_post = sim.log().iter().filter(|e| e.method == "POST" && e.path.ends_with("/action")).map(|e| e.started).fold(f64::MAX, f64::min);
+    let first_read = sim.log().iter().filter(|e| e.service == "nova").map(|e| e.started).fold(f64::MAX, f64::min);
+    assert!(first_post - first_read >= 2.0, "evacuate_delay honoured: {}", first_post - first_read);
+}
