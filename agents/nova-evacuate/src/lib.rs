@@ -42,7 +42,8 @@ the monitor interval.",
         default: Some("1"),
         longdesc: "When instances cannot be evacuated after all attempts, write them into the \
 nova-compute service's disabled_reason (as well as the log) before marking the host done, so \
-the failure is visible in 'openstack compute service list --long' after unfencing.",
+the failure shows in 'openstack compute service list --long' until the host is unfenced \
+(enabling the service clears the reason).",
         ..Param::new("record_failures", "Record failed instances in Nova")
     },
 ];

@@ -304,11 +304,15 @@ impl HostReport {
         info!("{}", self.summary_json());
     }
 
-    /// A `disabled_reason` for the service (Nova's limit: 255 characters) naming the failures.
+    /// A `disabled_reason` for the service (Nova's limit: 255 characters) naming the failures;
+    /// it stays until the host is unfenced (enabling the service clears it).
     pub fn disabled_reason(&self) -> String {
         let failed: Vec<&str> = self.failed().map(|i| i.id.as_str()).collect();
+        // The prefix tells unfencing (crate::unfence) that fencing disabled the service, so it
+        // is still re-enabled when the host comes back.
         let mut s = format!(
-            "instance-ha: evacuation finished {}: {} evacuated, {} failed",
+            "{} evacuation finished {}: {} evacuated, {} failed",
+            crate::unfence::REASON_PREFIX,
             iso8601(now_epoch()),
             self.count("evacuated") + self.count("accepted"),
             failed.len()

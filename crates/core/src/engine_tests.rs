@@ -163,6 +163,9 @@ fn instances_nova_cannot_evacuate_are_reported_not_retried() {
     assert!(matches!(outcome(&r, "stopped"), Outcome::Evacuated { status, .. } if status == "SHUTOFF"));
     assert_eq!(nova.evacuations().len(), 1, "only the stopped instance was issued");
     assert!(r.disabled_reason().contains("paused") && r.disabled_reason().contains("busy"));
+    // Unfencing must still recognise the service as disabled by fencing.
+    let svc = iha_openstack::Service { disabled_reason: Some(r.disabled_reason()), ..Default::default() };
+    assert!(crate::unfence::disabled_by_fencing(&svc));
 }
 
 #[test]
