@@ -19,6 +19,15 @@ static OWN: &[Param] = &[Param {
     ..Param::new("action", "Fencing action")
 }];
 
+const OFF_NOTE: &str = "off and reboot evacuate the host's evacuable instances: only when Nova \
+reports its nova-compute forced down (or down and disabled) and, when run by pacemaker-fenced, \
+Pacemaker's fencing history of the node confirms it. Evacuations are issued concurrency at a \
+time in priority order and followed until every instance runs on another host; the action \
+succeeds only then. An instance that cannot be evacuated, or is still moving when the action's \
+deadline (action_timeout) comes, fails the action; running it again continues where it stopped \
+and never evacuates an instance twice. track_evacuations=0 restores the reference's behaviour \
+(success once Nova accepted every call).";
+
 /// The description of `fence_evacuate`.
 pub static SPEC: Agent = Agent {
     name: "fence_evacuate",
@@ -47,5 +56,5 @@ pub static SPEC: Agent = Agent {
         ExitStatus { code: 1, meaning: "Failure, or for status: neither on nor off." },
         ExitStatus { code: 2, meaning: "For status: the host is fenced (Status: OFF)." },
     ],
-    notes: &[],
+    notes: &[("EVACUATION", OFF_NOTE)],
 };

@@ -48,6 +48,34 @@ the failure shows in 'openstack compute service list --long' until the host is u
     },
 ];
 
+const MONITOR_NOTE: &str = "Every monitor reads the evacuate attribute of all hosts. A host marked \
+yes is evacuated once Nova reports its nova-compute forced down (or down and disabled) and, where \
+Pacemaker's fencing history can be read, its last fencing operation is a successful off or \
+reboot (fence_check=nova relies on Nova alone); otherwise it stays yes and is looked at again at \
+the next monitor. Hosts are evacuated concurrently, each in its own thread, sharing the \
+concurrency limit. The node working on a host writes <node>@<time> and refreshes it every few \
+seconds; a host is marked no only when every instance is settled (running on another host, \
+skipped by the selection, or given up), which is what unfencing waits for. A host not settled \
+when the monitor's timeout approaches keeps the marker and the next monitor continues from \
+Nova's state, without evacuating anything twice. The monitor returns 0 while the resource runs, \
+also when Nova or Keystone cannot be reached (logged at error level): a restart cannot fix \
+Nova, and failed monitors would eventually ban the resource from every controller.";
+
+const FAILED_NOTE: &str = "An instance Nova cannot evacuate (paused, suspended, shelved, a \
+task in progress) or that still fails after evacuation_attempts is given up: logged at error \
+level with Nova's reason, listed in the host's one-line JSON summary (event host-evacuation), \
+and, with record_failures=1, written into the nova-compute service's disabled reason (shown by \
+openstack compute service list --long until the host is unfenced). The host is then marked no \
+so it can be unfenced. To retry after fixing the instance: attrd_updater -p -n evacuate -N \
+<host> -U yes.";
+
+const STORM_NOTE: &str = "When more than storm_max_share percent of the nova-compute hosts \
+(default 50), or more than storm_max_hosts hosts (default: no limit), are failed at once (down, \
+forced down, or marked for evacuation, counting hosts already being evacuated), hosts still \
+marked yes are held and every monitor logs why at error level; hosts already in progress \
+continue. To evacuate anyway during a real mass failure: pcs resource update <resource> \
+storm_max_share=100 storm_max_hosts=0, and set the limits back afterwards.";
+
 /// The description of `NovaEvacuate`.
 pub static SPEC: Agent = Agent {
     name: "NovaEvacuate",
@@ -78,5 +106,5 @@ until it runs on another host, and marks the host done so that it can be unfence
         ExitStatus { code: 6, meaning: "The configuration is invalid." },
         ExitStatus { code: 7, meaning: "Monitor: not running." },
     ],
-    notes: &[],
+    notes: &[("MONITOR", MONITOR_NOTE), ("INSTANCES THAT CANNOT BE EVACUATED", FAILED_NOTE), ("STORM GUARD", STORM_NOTE)],
 };
