@@ -109,3 +109,15 @@ EOF
     fi
     return 0
 }
+
+# the simulator binary: $IHA_NOVA_SIM, else the first build found
+# (release, quick-release, debug); lab/up records the choice in lab.env
+find_nova_sim() {
+    local b
+    for b in ${IHA_NOVA_SIM:-} "$REPO/target/release/nova-sim" \
+             "$REPO/target/quick-release/nova-sim" "$REPO/target/debug/nova-sim"; do
+        [ -x "$b" ] && { echo "$b"; return 0; }
+    done
+    echo "${IHA_NOVA_SIM:-$REPO/target/release/nova-sim}"
+    return 1
+}
