@@ -373,3 +373,28 @@ fn the_disabled_reason_fits_novas_column() {
     assert!(r.disabled_reason().chars().count() <= 255);
     assert!(r.summary_json().len() < 16_000);
 }
+
+#[test]
+fn concurrency_is_bounded_and_shared_across_hosts() {
+    let nova = FakeNova::new();
+    nova.add_host_fenced("dead");
+    nova.add_host_fenced("dead2");
+    nova.add_host_up("c1");
+    nova.add_servers("dead", "a", 12);
+    nova.add_servers("dead2", "b", 12);
+    nova.evacuate_latency(Duration::from_millis(20));
+    let settings = Settings { concurrency: 3, ..fast() };
+    let limiter = Limiter::new(3);
+    let policy = PolicyConfig::default();
+    let engine = Engine { nova: &nova, cluster: None, settings: &settings, policy: &policy, limiter: &limiter };
+    let (r1, r2) = std::thread::scope(|sc| {
+        let h1 = sc.spawn(|| engine.evacuate_host("dead", None, &|| {}));
+        let h2 = sc.spawn(|| engine.evacuate_host("dead2", None, &|| {}));
+        (h1.join().unwrap().unwrap(), h2.join().unwrap().unwrap())
+    });
+    assert!(r1.ok() && r2.ok());
+    assert_eq!(r1.count("evacuated") + r2.count("evacuated"), 24);
+    let max = nova.max_concurrent_evacuations();
+    assert!(max <= 3, "at most 3 evacuate calls at once across both hosts, saw {max}");
+    assert!(max >= 2, "calls do overlap (saw {max})");
+}

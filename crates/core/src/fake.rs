@@ -58,6 +58,10 @@ struct State {
 #[derive(Debug, Default)]
 pub struct FakeNova {
     st: Mutex<State>,
+    /// Time each evacuate call takes (outside the state lock), to observe concurrency.
+    evac_latency: Mutex<Option<std::time::Duration>>,
+    inflight: std::sync::atomic::AtomicUsize,
+    max_inflight: std::sync::atomic::AtomicUsize,
 }
 
 fn unavailable(what: &str) -> Error {
@@ -201,6 +205,16 @@ impl FakeNova {
     /// Sets the microversion range.
     pub fn versions(&self, r: VersionRange) {
         self.lock().versions = Some(r);
+    }
+
+    /// Every evacuate call takes `d` (concurrent calls overlap).
+    pub fn evacuate_latency(&self, d: std::time::Duration) {
+        *self.evac_latency.lock().unwrap_or_else(PoisonError::into_inner) = Some(d);
+    }
+
+    /// The most evacuate calls that were in progress at once.
+    pub fn max_concurrent_evacuations(&self) -> usize {
+        self.max_inflight.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many times `name` was called.
@@ -396,6 +410,14 @@ impl ComputeApi for FakeNova {
     }
 
     fn evacuate(&self, id: &str, req: &EvacuateRequest) -> Result<EvacuateOutcome> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let latency = *self.evac_latency.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(d) = latency {
+            let now = self.inflight.fetch_add(1, SeqCst) + 1;
+            self.max_inflight.fetch_max(now, SeqCst);
+            std::thread::sleep(d);
+            self.inflight.fetch_sub(1, SeqCst);
+        }
         let mut s = self.count("evacuate");
         let request = format!("POST /servers/{id}/action");
         let fault = s.faults.get_mut(id).and_then(|q| (!q.is_empty()).then(|| q.remove(0)));
