@@ -111,8 +111,17 @@ impl Selector {
         if !cfg.filtering {
             return Ok(sel);
         }
-        // Every page (O11), tags and properties both.
-        for img in nova.list_images(&ImageQuery::default())? {
+        // Every page (O11), tags and properties both. A cloud without an image service in its
+        // catalog has no marked image; any other failure is reported (and retried later).
+        let images = match nova.list_images(&ImageQuery::default()) {
+            Ok(i) => i,
+            Err(Error::Unsupported { message }) => {
+                log::warn!("images cannot be listed ({message}); no image counts as marked {}", cfg.tag);
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        for img in images {
             let marked = img.tags.iter().any(|t| t == &cfg.tag) || is_true(img.property(&cfg.tag).as_ref());
             if marked {
                 sel.anything_marked = true;
