@@ -713,6 +713,10 @@ impl Engine<'_> {
                         // Listed on the host a moment ago... or back: decided next round.
                     }
                     Ok(sv) => {
+                        if t.name == id {
+                            // Known so far only from its migration (an earlier run issued it).
+                            t.name = sv.name.clone();
+                        }
                         let status = sv.status.clone();
                         let to = sv.host.clone().unwrap_or_else(|| "?".into());
                         if sv.task_state.is_none() && matches!(status.as_str(), "ACTIVE" | "SHUTOFF") {
