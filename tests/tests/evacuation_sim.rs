@@ -518,3 +518,27 @@ fn nova_evacuate_delay_is_per_host_and_never_serialises_hosts() {
     let first_read = sim.log().iter().filter(|e| e.service == "nova").map(|e| e.started).fold(f64::MAX, f64::min);
     assert!(first_post - first_read >= 2.0, "evacuate_delay honoured: {}", first_post - first_read);
 }
+
+#[test]
+fn fence_evacuate_under_pacemaker_consults_the_fencing_history() {
+    let sim = start(scenario(2, 3));
+    let pcmk = Pcmk::new("fe-history", &[]);
+    let tools = iha_tests::repo().join("tests/evacuate-tools");
+    let run_fenced = |nodename: &str| {
+        let (mut c, stdin) = fence_cmd(&sim, "fe-history", &["action=off", "port=compute-0", &format!("nodename={nodename}")]);
+        c.env("PATH", format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", tools.display()))
+            .env("PCMK_service", "pacemaker-fenced")
+            .env("IHA_PCMK_DIR", &pcmk.dir);
+        run(&mut c, &stdin)
+    };
+    // Pacemaker has no record of fencing the node: nothing is evacuated.
+    let o = run_fenced("node-0");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("no record of fencing"), "{}", text(&o.stderr));
+    assert!(evacuations(&sim).is_empty());
+    // The node (by its Pacemaker name from nodename=) was fenced: evacuated.
+    pcmk.fenced(&["node-0"]);
+    let o = run_fenced("node-0");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_all_evacuated_once(&sim, 2);
+}
