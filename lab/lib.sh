@@ -121,3 +121,20 @@ find_nova_sim() {
     echo "${IHA_NOVA_SIM:-$REPO/target/release/nova-sim}"
     return 1
 }
+
+# One lab per machine (corosync, /var/lib/pacemaker, the netns names and
+# 127.0.0.x:3121 are machine-wide), shared by everybody's tests: up, down,
+# configure and selftest run under an exclusive lock; `lab/lock CMD...` holds
+# it around a whole test session (up ... checks ... down).  Nested calls see
+# IHA_LAB_LOCKED=1 and do not lock again.  flock -o keeps the lock in the
+# flock process, so the daemons a script starts never inherit it.
+LAB_LOCK=${IHA_LAB_LOCK:-/var/lock/iha-lab.lock}
+lab_lock() {  # "$0" "$@" of the calling script
+    [ -n "${IHA_LAB_LOCKED:-}" ] && return 0
+    export IHA_LAB_LOCKED=1
+    mkdir -p "$(dirname "$LAB_LOCK")"
+    if ! flock -n "$LAB_LOCK" true; then
+        say "the lab is in use (lock $LAB_LOCK); waiting up to ${IHA_LAB_LOCK_WAIT:-1800}s" >&2
+    fi
+    exec flock -o -w "${IHA_LAB_LOCK_WAIT:-1800}" "$LAB_LOCK" "$@"
+}
