@@ -42,6 +42,11 @@ wait_for() { local t=$1; shift; local end=$((SECONDS + t)); until "$@"; do [ $SE
 [ -x "$AGENTS_DIR/fence_compute" ] || { echo "skipped: no $AGENTS_DIR/fence_compute (cargo build --release)"; exit 77; }
 
 BROUGHT_UP=0
+# One lab per machine: never race another lab/up, lab/down or lab/selftest.
+if pgrep -f "$LAB/(up|down|selftest|configure)|lab/(up|down|selftest|configure)( |$)" >/dev/null; then
+    echo "skipped: another lab script is running"
+    exit 77
+fi
 if crm_mon -1 >/dev/null 2>&1; then
     if [ "$(readlink -f /usr/sbin/fence_compute)" != "$(readlink -f "$AGENTS_DIR/fence_compute")" ]; then
         echo "skipped: a lab is running with other agents ($(readlink /usr/sbin/fence_compute)); not touching it"
@@ -49,15 +54,17 @@ if crm_mon -1 >/dev/null 2>&1; then
     fi
     say "using the running lab"
 else
-    say "bringing the lab up with the agents of $AGENTS_DIR"
-    IHA_NOVA_SIM=${IHA_NOVA_SIM:-$AGENTS_DIR/nova-sim} "$LAB/up" --agents-dir "$AGENTS_DIR" --computes 2 \
-        || { echo "lab/up failed"; exit 1; }
     BROUGHT_UP=1
 fi
 cleanup() {
     if [ "$BROUGHT_UP" = 1 ] && [ "$KEEP" = 0 ]; then "$LAB/down" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
+if [ "$BROUGHT_UP" = 1 ]; then
+    say "bringing the lab up with the agents of $AGENTS_DIR"
+    IHA_NOVA_SIM=${IHA_NOVA_SIM:-$AGENTS_DIR/nova-sim} "$LAB/up" --agents-dir "$AGENTS_DIR" --computes 2 \
+        || { echo "lab/up failed"; exit 1; }
+fi
 # shellcheck disable=SC1091
 . "$STATE/nova.env"
 

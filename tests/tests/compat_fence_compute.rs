@@ -444,6 +444,17 @@ fn on_of_healthy_node_same() {
 }
 
 #[test]
+fn on_of_host_unknown_to_nova_succeeds_same() {
+    // A new compute node whose nova-compute never registered: nothing to restore, and failing
+    // would keep nova-compute (started after unfencing) from ever registering it.
+    let (ours, theirs) = both(&cloud(), &[], &stdin(&["action=on", "port=compute-7"]).under_pacemaker(), nothing);
+    assert_eq!(ours.code, Some(0), "{}", ours.show());
+    assert!(ours.effects.is_empty());
+    assert_eq!(ours.attrd, [["-p", "-n", "evacuate", "-Q", "-N", "compute-7"]]);
+    assert_same(&ours, &theirs);
+}
+
+#[test]
 fn on_while_evacuation_pending_fails_at_the_deadline_d34() {
     for value in ["yes", "ctrl-0@123"] {
         let inv = stdin(&["action=on", "port=compute-0"]).ours("action_timeout=3").timeout(Duration::from_secs(5));

@@ -58,13 +58,30 @@ impl Handlers for FenceCompute {
         let client = nova::connect(ctx)?;
         let services = fence::compute_services(&client).map_err(fail)?;
         let d = domain(ctx);
-        let (r, _) = fence::find(&services, &names(ctx, target), d.as_deref()).map_err(fail)?;
+        let hosts: Vec<String> = services.iter().map(|s| s.host.clone()).collect();
         let opts = Options::with_deadline(ctx.deadline);
-        let done = unfence::unfence(&client, &Tools::default(), &r.host, &opts, &SystemClock)
+        let host = match naming::resolve(&names(ctx, target), d.as_deref(), &hosts) {
+            Ok(r) => r.host,
+            // A node whose nova-compute has never registered (a new compute node) has nothing
+            // to restore in Nova; failing here would keep nova-compute, which starts after
+            // unfencing, from ever registering it. Its evacuation state is still honoured.
+            Err(naming::NamingError::Unknown { .. } | naming::NamingError::NoServices) => {
+                let guess = match d.as_deref() {
+                    Some(dom) if naming::domain_of(target).is_none() => format!("{target}.{dom}"),
+                    _ => target.to_string(),
+                };
+                unfence::wait_for_evacuation(&Tools::default(), &guess, &opts, &SystemClock)
+                    .map_err(|e| fail(e.to_string()))?;
+                info!("nova has no nova-compute service for {target} (yet): nothing to restore in nova");
+                return Ok(());
+            }
+            Err(e) => return Err(fail(e.to_string())),
+        };
+        let done = unfence::unfence(&client, &Tools::default(), &host, &opts, &SystemClock)
             .map_err(|e| fail(e.to_string()))?;
         match done.unforce {
-            Unforce::Refused { .. } => info!("{} unfenced: enabled; forced-down is cleared once its nova-compute has started", r.host),
-            _ => info!("{} unfenced", r.host),
+            Unforce::Refused { .. } => info!("{host} unfenced: enabled; forced-down is cleared once its nova-compute has started"),
+            _ => info!("{host} unfenced"),
         }
         Ok(())
     }
