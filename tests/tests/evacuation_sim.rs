@@ -542,3 +542,20 @@ fn fence_evacuate_under_pacemaker_consults_the_fencing_history() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_all_evacuated_once(&sim, 2);
 }
+
+#[test]
+fn fence_evacuate_stuck_task_is_reported_or_reset_on_request() {
+    let mut s = scenario(2, 3);
+    s.servers[0].task_state = Some("powering-off".into());
+    let stuck = s.servers[0].name.clone();
+    let sim = start(s.clone());
+    let o = fence_evacuate(&sim, "stuck", &["action=off", "plug=compute-0"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("task_state is powering-off"), "{}", text(&o.stderr));
+    assert_eq!(sim.state().servers_on(DEAD).len(), 1, "only the stuck one stays");
+    let sim = start(s);
+    let o = fence_evacuate(&sim, "stuck", &["action=off", "plug=compute-0", "reset_task_state=1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_all_evacuated_once(&sim, 2);
+    assert!(sim.state().server(&stuck).is_some_and(|v| v.host.as_deref() != Some(DEAD)));
+}

@@ -164,6 +164,16 @@ are failed; 0 disables the check.",
         ..Param::new("storm_max_hosts", "Storm guard: failed hosts")
     },
     Param {
+        getopt: gl("reset-task-state", "bool"),
+        ty: Type::Boolean,
+        default: Some("0"),
+        order: OURS,
+        longdesc: "An instance caught in the middle of a task when its host died (task_state \
+powering-off, resize_prep...) can never finish it, and Nova refuses to evacuate it. 1 resets such \
+an instance to ERROR once (os-resetState), which makes it evacuable; 0 reports it as failed.",
+        ..Param::new("reset_task_state", "Reset stuck tasks before evacuating")
+    },
+    Param {
         getopt: gl("fence-check", "how"),
         ty: Type::Select(&["history", "nova"]),
         default: Some("history"),
@@ -225,6 +235,7 @@ pub fn engine_config(v: &Values, fence_check: FenceCheck) -> Result<(Settings, P
         reserved_hosts: list("reserved_hosts"),
         reserved_aggregate: v.nonempty("reserved_aggregate").map(str::to_string),
         fence_check: check,
+        reset_task_state: v.flag("reset_task_state"),
         ..Settings::default()
     };
     let policy = PolicyConfig {

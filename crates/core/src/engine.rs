@@ -33,7 +33,7 @@
 
 use crate::clock::{iso8601, now_epoch, parse_iso8601};
 use crate::policy::{PolicyConfig, Selector};
-use iha_openstack::{ComputeApi, Error, EvacuateRequest, Migration, MigrationQuery, Server, Service, ServiceQuery};
+use iha_openstack::{ComputeApi, Error, EvacuateRequest, Migration, MigrationQuery, ResetState, Server, Service, ServiceQuery};
 use iha_pacemaker::{Cluster, FenceState};
 use log::{debug, info, warn};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -79,6 +79,9 @@ pub struct Settings {
     /// An aggregate whose hosts are tried first as targets.
     pub reserved_aggregate: Option<String>,
     pub fence_check: FenceCheck,
+    /// Reset an instance stuck in a task_state other than an evacuation (e.g. `powering-off`
+    /// when the host died) to ERROR once, so that it can be evacuated.
+    pub reset_task_state: bool,
     /// Pacemaker node names of the host known to the caller (fence agents get `nodename=`),
     /// checked before the names derived from the Nova host.
     pub node_names: Vec<String>,
@@ -101,6 +104,7 @@ impl Default for Settings {
             reserved_hosts: Vec::new(),
             reserved_aggregate: None,
             fence_check: FenceCheck::History,
+            reset_task_state: false,
             node_names: Vec::new(),
             lookback: Duration::from_secs(6 * 3600),
         }
@@ -408,6 +412,8 @@ struct Track {
     last_error: Option<String>,
     /// The instance's latest migration status, for messages.
     migration: Option<String>,
+    /// Its stuck task_state was reset once already.
+    reset: bool,
 }
 
 impl Track {
@@ -422,6 +428,7 @@ impl Track {
             next_try: None,
             last_error: None,
             migration: None,
+            reset: false,
         }
     }
     fn attempts(&self) -> u32 {
@@ -843,6 +850,16 @@ impl Engine<'_> {
                 t.st = St::InFlight;
                 if let Some(why) = self.timed_out(latest) {
                     t.st = St::Final(Outcome::Failed(why));
+                }
+            } else if self.settings.reset_task_state && !t.reset {
+                // The task can never finish on a fenced host. Resetting to ERROR clears it and
+                // leaves the instance evacuable (Red Hat InstanceHA's smart mode does the same).
+                t.reset = true;
+                match self.nova.reset_state(&sv.id, ResetState::Error) {
+                    Ok(()) => info!("reset {} on {host} from task_state {ts} to ERROR so that it can be evacuated", sv.id),
+                    Err(e) => {
+                        t.st = St::Final(Outcome::Failed(format!("its task_state is {ts} and resetting it failed: {e}")));
+                    }
                 }
             } else {
                 t.st = St::Final(Outcome::Failed(format!("nova cannot evacuate it while its task_state is {ts}")));

@@ -398,3 +398,17 @@ fn concurrency_is_bounded_and_shared_across_hosts() {
     assert!(max <= 3, "at most 3 evacuate calls at once across both hosts, saw {max}");
     assert!(max >= 2, "calls do overlap (saw {max})");
 }
+
+#[test]
+fn a_stuck_task_state_can_be_reset_once_then_evacuated() {
+    let (nova, _) = cloud(0);
+    let mut s = FakeNova::server("stuck", "dead");
+    s.task_state = Some("powering-off".into());
+    nova.add_server(s);
+    let settings = Settings { reset_task_state: true, ..fast() };
+    let r = run(&nova, &settings, None).unwrap();
+    assert!(r.ok(), "{}", r.summary_json());
+    assert!(matches!(outcome(&r, "stuck"), Outcome::Evacuated { .. }));
+    assert_eq!(nova.calls("reset_state"), 1);
+    assert_eq!(nova.accepted("stuck"), 1);
+}
