@@ -10,25 +10,35 @@
 #   * once the value is `no` (set by NovaEvacuate, or by hand here), unfencing cleared
 #     forced-down and enabled the service.
 #
-# usage: tests/lab/fence_compute.sh [--node compute-0] [--keep]
-#   Needs root. Uses a running lab when it has our agents from $IHA_AGENTS_DIR installed
-#   (default target/release); otherwise brings one up with them (`lab/up --agents-dir`,
-#   nova-sim from the same directory) and takes it down again at the end (--keep: leave it).
-#   A lab running with other agents is left alone: the test is skipped (exit 77).
+# usage: tests/lab/fence_compute.sh [compute-N] [--keep]
+#   Needs root. Builds the agents (profile quick-release, unless IHA_AGENTS_DIR names a
+#   directory of built agents), holds the lab's lock (lab/lib.sh lab_lock) for the whole run,
+#   brings the lab up with those agents (`lab/up --agents-dir`, nova-sim from the same
+#   directory) and takes it down at the end (--keep: leave it up). A lab already running is
+#   used only with IHA_LAB_REUSE=1 and when it has these agents installed; else: skipped.
 # Exit 0 = pass, 1 = fail, 77 = skipped.
 set -uo pipefail
-REPO=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+REPO=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd -P)
 LAB=$REPO/lab
-AGENTS_DIR=${IHA_AGENTS_DIR:-$REPO/target/release}
+# shellcheck source=../../lab/lib.sh
+. "$LAB/lib.sh"
+set +e
 NODE=compute-0; KEEP=0
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --node) NODE=$2; shift ;;
+for a in "$@"; do
+    case "$a" in
         --keep) KEEP=1 ;;
-        *) echo "unknown option $1" >&2; exit 2 ;;
+        compute-*) NODE=$a ;;
+        *) echo "usage: $0 [compute-N] [--keep]" >&2; exit 2 ;;
     esac
-    shift
 done
+# Our agents as they are in this tree (a no-op when up to date), built before taking the
+# lab's lock so that nobody waits for a compiler.
+AGENTS_DIR=${IHA_AGENTS_DIR:-$REPO/target/quick-release}
+if [ -z "${IHA_AGENTS_DIR:-}" ] && [ -z "${IHA_LAB_LOCKED:-}" ]; then
+    (cd "$REPO" && cargo build --profile quick-release --bins 2>&1 | tail -1)
+fi
+# One lab per machine: hold its lock (lab/lib.sh) for the whole test.
+if declare -F lab_lock >/dev/null; then lab_lock "$0" "$@"; fi
 STATE=${IHA_LAB_STATE:-/var/tmp/iha-lab}
 NOVA_HOST=$NODE.localdomain
 PASS=0; FAIL=0
@@ -39,17 +49,16 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else nok "$what"; fi; 
 wait_for() { local t=$1; shift; local end=$((SECONDS + t)); until "$@"; do [ $SECONDS -ge "$end" ] && return 1; sleep 0.2; done; }
 
 [ "$(id -u)" = 0 ] || { echo "skipped: needs root"; exit 77; }
-[ -x "$AGENTS_DIR/fence_compute" ] || { echo "skipped: no $AGENTS_DIR/fence_compute (cargo build --release)"; exit 77; }
+[ -x "$AGENTS_DIR/fence_compute" ] || { echo "skipped: no $AGENTS_DIR/fence_compute"; exit 77; }
 
 BROUGHT_UP=0
-# One lab per machine: never race another lab/up, lab/down or lab/selftest.
-if pgrep -f "$LAB/(up|down|selftest|configure)|lab/(up|down|selftest|configure)( |$)" >/dev/null; then
-    echo "skipped: another lab script is running"
-    exit 77
-fi
 if crm_mon -1 >/dev/null 2>&1; then
+    if [ "${IHA_LAB_REUSE:-0}" != 1 ]; then
+        echo "skipped: a lab is already running (not started by this test); IHA_LAB_REUSE=1 uses it"
+        exit 77
+    fi
     if [ "$(readlink -f /usr/sbin/fence_compute)" != "$(readlink -f "$AGENTS_DIR/fence_compute")" ]; then
-        echo "skipped: a lab is running with other agents ($(readlink /usr/sbin/fence_compute)); not touching it"
+        echo "skipped: the running lab has other agents ($(readlink /usr/sbin/fence_compute))"
         exit 77
     fi
     say "using the running lab"

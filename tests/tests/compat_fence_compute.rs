@@ -35,9 +35,7 @@ fn cloud() -> Scenario {
 }
 
 fn with_hosts(hosts: Vec<HostConfig>) -> Scenario {
-    let mut s = Scenario::default();
-    s.hosts = hosts;
-    s
+    Scenario { hosts, ..Default::default() }
 }
 
 /// compute-0 as fence_compute leaves it.
