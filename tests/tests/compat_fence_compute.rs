@@ -385,6 +385,20 @@ fn off_without_force_down_support_fails_d35() {
 }
 
 #[test]
+fn off_of_host_unknown_to_nova_fails_d46() {
+    let inv = cli(&["-o", "off", "-n", "compute-7"]).timeout(Duration::from_secs(5));
+    let (ours, theirs) = both(&cloud(), &[], &inv, nothing);
+    // D46: the reference tries to force down a host Nova does not have, then polls forever (O4).
+    assert_eq!(ours.code, Some(1), "D46\n{}", ours.show());
+    assert!(ours.stderr.contains("no nova-compute service matches 'compute-7'"), "{}", ours.stderr);
+    assert!(ours.effects.is_empty() && ours.attrd.is_empty());
+    if let Some(t) = theirs {
+        assert_eq!(t.code, None, "{}", t.show());
+        assert!(t.attrd_writes().is_empty());
+    }
+}
+
+#[test]
 fn off_with_nova_unreachable_fails_same() {
     let inv = stdin(&["action=off", "port=compute-0"]).under_pacemaker();
     let (ours, theirs) = both(&cloud(), &[], &inv, nova_down);
