@@ -54,7 +54,7 @@ pub static SPEC: Agent = Agent {
             ..Action::new("on", "Unfence: wait until the host's evacuation is finished, then clear forced-down and enable its nova-compute service.")
         },
         Action::new("off", "Fence: force the host's nova-compute service down, disable it with a reason, and record the host for evacuation."),
-        Action::new("status", "Print Status: OFF (exit 2) when Nova reports the service down and disabled, Status: ON (exit 0) when it is not fenced; exit 1 when the state is unknown or Nova is unreachable."),
+        Action::new("status", "Print Status: OFF (exit 2) when Nova reports the service down and disabled or forced down, Status: ON (exit 0) when it is not fenced; exit 1 when the state is unknown or Nova is unreachable."),
         Action::new("list", "List the nova-compute hosts known to Nova, long and short names."),
         Action::new("list-status", "List the hosts with their status."),
         Action::new("monitor", "Check that Keystone and Nova answer with these credentials."),
