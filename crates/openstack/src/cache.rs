@@ -245,12 +245,26 @@ impl TokenCache {
     fn ensure_dir(&self, dir: &Path) -> std::io::Result<()> {
         if let Some(parent) = dir.parent() {
             // Parents such as /run/instance-ha or /tmp/instance-ha-UID are
-            // created private too; existing ones (/tmp) are left alone.
+            // created private too.
             if !parent.exists() {
                 fs::DirBuilder::new()
                     .recursive(true)
                     .mode(0o700)
                     .create(parent)?;
+            }
+            // Someone who can rename entries in the parent could swap our
+            // directory: the parent must be ours or root's, and not
+            // writable by others unless sticky (like /tmp).
+            let pm = fs::metadata(parent)?;
+            let owner_ok = pm.uid() == self.euid || pm.uid() == 0;
+            let writable_by_others = pm.mode() & 0o022 != 0 && pm.mode() & 0o1000 == 0;
+            if !owner_ok || writable_by_others {
+                return Err(std::io::Error::other(format!(
+                    "parent directory {} is not safe (uid {}, mode {:o})",
+                    parent.display(),
+                    pm.uid(),
+                    pm.mode() & 0o7777
+                )));
             }
         }
         match fs::DirBuilder::new().mode(0o700).create(dir) {
@@ -376,6 +390,13 @@ mod tests {
         c.store(&session("k"));
         assert!(c.load("k").is_some());
         assert!(!fs::symlink_metadata(&f).unwrap().file_type().is_symlink());
+        // An unsafe parent directory: nothing is written.
+        let open = d.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        let c2 = TokenCache::new(&TokenCacheMode::Dir(open.join("tokens")), LogSink::none());
+        c2.store(&session("k"));
+        assert!(!open.join("tokens").exists());
         // A file owned by someone else (only testable as root).
         if nix::unistd::geteuid().is_root() {
             std::os::unix::fs::chown(&f, Some(65534), None).unwrap();

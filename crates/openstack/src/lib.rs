@@ -65,7 +65,7 @@ pub use logging::{Level, LogSink, Logger};
 pub use microversion::{Microversion, VersionRange};
 pub use models::{
     Aggregate, EvacuateOutcome, EvacuateRequest, Flavor, Hypervisor, HypervisorService, Image,
-    ImageQuery, InstanceAction, Migration, MigrationQuery, ResetState, Server, ServerFault, ServerFlavor,
-    Service, ServiceQuery, ServiceRef,
+    ImageQuery, InstanceAction, Migration, MigrationQuery, ResetState, Server, ServerFault,
+    ServerFlavor, Service, ServiceQuery, ServiceRef,
 };
 pub use secret::Secret;
