@@ -559,3 +559,17 @@ fn fence_evacuate_stuck_task_is_reported_or_reset_on_request() {
     assert_all_evacuated_once(&sim, 2);
     assert!(sim.state().server(&stuck).is_some_and(|v| v.host.as_deref() != Some(DEAD)));
 }
+
+#[test]
+fn engine_parameters_are_validated_by_both_agents() {
+    let sim = start(scenario(0, 2));
+    let pcmk = Pcmk::new("validate", &[]);
+    let o = nova_evacuate(&sim, &pcmk, "validate-all", &[("concurrency", "0")]);
+    assert_eq!(o.status.code(), Some(6));
+    assert!(text(&o.stderr).contains("ocf-exit-reason:") && text(&o.stderr).contains("concurrency"), "{}", text(&o.stderr));
+    assert_eq!(nova_evacuate(&sim, &pcmk, "validate-all", &[("fence_check", "sometimes")]).status.code(), Some(6));
+    assert_eq!(nova_evacuate(&sim, &pcmk, "validate-all", &[("storm_max_share", "80")]).status.code(), Some(0));
+    let o = fence_evacuate(&sim, "validate", &["action=validate-all", "storm_max_share=101"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("storm_max_share"), "{}", text(&o.stderr));
+}
