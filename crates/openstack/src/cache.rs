@@ -19,7 +19,8 @@ use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -31,6 +32,9 @@ use crate::microversion::VersionRange;
 
 /// Bumped when the file format changes; older files are then ignored.
 const FORMAT: u32 = 1;
+/// Cache files untouched for this long are removed (tokens live 1 h by
+/// default; a pruned file only costs one authentication).
+const STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
 /// Cache files larger than this are not ours (a catalog is a few KiB).
 const MAX_FILE: u64 = 4 * 1024 * 1024;
 
@@ -202,6 +206,40 @@ impl TokenCache {
         if let Err(e) = self.try_store(&path, s) {
             self.log
                 .warn(|| format!("cannot write token cache {}: {e}", path.display()));
+            return;
+        }
+        // Writes happen only when authenticating, so this is the rare
+        // moment to drop files nobody refreshed for a long time (other
+        // clouds, old passwords, crashed writers' temporaries).
+        static PRUNED: AtomicBool = AtomicBool::new(false);
+        if !PRUNED.swap(true, Ordering::Relaxed) {
+            if let Some(dir) = path.parent() {
+                self.prune(dir, STALE_AFTER);
+            }
+        }
+    }
+
+    /// Removes our `*.json` and `*.tmp` files in `dir` not modified for `age`.
+    pub(crate) fn prune(&self, dir: &Path, age: Duration) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !(name.ends_with(".json") || name.ends_with(".tmp")) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|a| a > age);
+            if old && meta.is_file() && meta.uid() == self.euid {
+                let _ = fs::remove_file(entry.path());
+            }
         }
     }
 
@@ -358,6 +396,30 @@ mod tests {
         // The password never reaches the file.
         c.remove("k");
         assert!(c.load("k").is_none());
+    }
+
+    #[test]
+    fn prunes_old_files_only() {
+        let d = TempDir::new("cache-prune");
+        let c = TokenCache::new(
+            &TokenCacheMode::Dir(d.path().to_path_buf()),
+            LogSink::none(),
+        );
+        c.store(&session("old"));
+        c.store(&session("new"));
+        fs::write(d.path().join("keep.txt"), b"x").unwrap();
+        let two_days_ago = SystemTime::now() - Duration::from_secs(48 * 3600);
+        for f in ["old.json", "keep.txt"] {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(d.path().join(f))
+                .unwrap();
+            file.set_modified(two_days_ago).unwrap();
+        }
+        c.prune(d.path(), STALE_AFTER);
+        assert!(c.load("old").is_none());
+        assert!(c.load("new").is_some());
+        assert!(d.path().join("keep.txt").exists());
     }
 
     #[test]
