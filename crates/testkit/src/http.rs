@@ -66,17 +66,29 @@ impl Request {
     }
 }
 
+/// A body computed after the state lock is released (large lists).
+pub struct Deferred(pub Box<dyn FnOnce() -> Vec<u8> + Send>);
+
+impl std::fmt::Debug for Deferred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Deferred(..)")
+    }
+}
+
 /// A response to write back.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When set, replaces `body`; the simulator's dispatcher runs it
+    /// outside the state lock.
+    pub deferred: Option<Deferred>,
 }
 
 impl Response {
     pub fn new(status: u16) -> Self {
-        Response { status, headers: Vec::new(), body: Vec::new() }
+        Response { status, headers: Vec::new(), body: Vec::new(), deferred: None }
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
@@ -85,7 +97,26 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
             body,
+            deferred: None,
         }
+    }
+
+    /// A JSON response whose body is built later, without the state lock.
+    pub fn json_deferred(status: u16, build: impl FnOnce() -> serde_json::Value + Send + 'static) -> Self {
+        Response {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: Vec::new(),
+            deferred: Some(Deferred(Box::new(move || serde_json::to_vec(&build()).unwrap_or_default()))),
+        }
+    }
+
+    /// Runs a deferred body builder, if any.
+    pub fn materialize(mut self) -> Self {
+        if let Some(Deferred(f)) = self.deferred.take() {
+            self.body = f();
+        }
+        self
     }
 
     pub fn text(status: u16, text: &str) -> Self {
@@ -93,6 +124,7 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), "text/plain; charset=UTF-8".into())],
             body: text.as_bytes().to_vec(),
+            deferred: None,
         }
     }
 
@@ -314,6 +346,7 @@ fn serve_connection(tcp: TcpStream, handler: Arc<dyn Handler>, shutdown: Arc<Ato
         let method = req.method.clone();
         match handler.handle(req) {
             Outcome::Respond(resp) => {
+                let resp = resp.materialize();
                 if write_response(&mut stream, &resp, keep_alive, &method).is_err() || !keep_alive {
                     let _ = stream.flush();
                     let _ = stream.tcp().shutdown(Shutdown::Write);

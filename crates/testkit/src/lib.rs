@@ -215,7 +215,8 @@ impl Handler for SimHandler {
                 _ => Response::json(404, &json!({"error": {"code": 404, "message": "The resource could not be found."}})),
             }
         };
-        let mut resp = resp;
+        // Deferred bodies (large lists) are rendered here, without the lock.
+        let mut resp = resp.materialize();
         if let Some(pos) = resp.headers.iter().position(|(k, _)| k == nova::DELAY_HEADER) {
             let (_, ms) = resp.headers.remove(pos);
             std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(0)));

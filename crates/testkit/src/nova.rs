@@ -306,7 +306,7 @@ fn route(w: &mut World, req: &Request, ctx: &Ctx, segs: &[&str], now: f64) -> Ap
         ("POST", ["servers"]) => server_create(w, req, ctx, now),
         ("GET", ["servers", id]) => {
             let s = visible_server(w, ctx, id)?;
-            ok(json!({"server": server_view(w, ctx, &s, now, true)}))
+            ok(json!({"server": server_view(&ViewEnv::new(w, now), ctx, &s, true)}))
         }
         ("DELETE", ["servers", id]) => {
             visible_server(w, ctx, id)?;
@@ -839,20 +839,61 @@ fn host_id(project: &str, host: Option<&str>) -> String {
     }
 }
 
-fn host_status(w: &World, s: &Server, now: f64) -> &'static str {
-    let Some(h) = s.host.as_deref().and_then(|h| w.host(h)) else { return "" };
-    if h.forced_down {
-        "DOWN"
-    } else if h.disabled {
-        "MAINTENANCE"
-    } else if w.host_up(h, now) {
-        "UP"
-    } else {
-        "UNKNOWN"
+/// What server views need from the world, copied out so that large lists
+/// can be rendered after the state lock is released.
+struct ViewEnv {
+    flavors: std::collections::HashMap<String, crate::world::Flavor>,
+    /// Standard image properties (hw_*, os_*, img_*) per image, for 2.98.
+    image_props: std::collections::HashMap<String, Map<String, Value>>,
+    /// host name → (availability zone, host_status, cell down)
+    hosts: std::collections::HashMap<String, (String, &'static str, bool)>,
+}
+
+impl ViewEnv {
+    fn new(w: &World, now: f64) -> Self {
+        let hosts = w
+            .hosts
+            .iter()
+            .map(|h| {
+                let status = if h.forced_down {
+                    "DOWN"
+                } else if h.disabled {
+                    "MAINTENANCE"
+                } else if w.host_up(h, now) {
+                    "UP"
+                } else {
+                    "UNKNOWN"
+                };
+                (h.name.clone(), (h.zone.clone(), status, h.cell_down))
+            })
+            .collect();
+        let image_props = w
+            .images
+            .iter()
+            .map(|i| {
+                let props = i
+                    .properties
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("hw_") || k.starts_with("os_") || k.starts_with("img_"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                (i.id.clone(), props)
+            })
+            .collect();
+        let flavors = w.flavors.iter().map(|f| (f.id.clone(), f.clone())).collect();
+        ViewEnv { flavors, image_props, hosts }
+    }
+
+    fn host_status(&self, s: &Server) -> &'static str {
+        s.host.as_deref().and_then(|h| self.hosts.get(h)).map(|h| h.1).unwrap_or("")
+    }
+
+    fn in_down_cell(&self, s: &Server) -> bool {
+        s.host.as_deref().and_then(|h| self.hosts.get(h)).is_some_and(|h| h.2)
     }
 }
 
-fn server_view(w: &World, ctx: &Ctx, s: &Server, now: f64, detail: bool) -> Value {
+fn server_view(env: &ViewEnv, ctx: &Ctx, s: &Server, detail: bool) -> Value {
     let links = json!([
         {"rel": "self", "href": format!("{}/servers/{}", ctx.base(), s.id)},
         {"rel": "bookmark", "href": format!("{}/servers/{}", ctx.bookmark(), s.id)}
@@ -860,7 +901,7 @@ fn server_view(w: &World, ctx: &Ctx, s: &Server, now: f64, detail: bool) -> Valu
     if !detail {
         return json!({"id": s.id, "name": s.name, "links": links});
     }
-    let flavor = match w.flavor(&s.flavor_id) {
+    let flavor = match env.flavors.get(&s.flavor_id) {
         Some(f) if ctx.ge((2, 47)) => json!({
             "vcpus": f.vcpus, "ram": f.ram, "disk": f.disk, "ephemeral": f.ephemeral, "swap": f.swap,
             "original_name": f.name, "extra_specs": f.extra_specs,
@@ -872,23 +913,11 @@ fn server_view(w: &World, ctx: &Ctx, s: &Server, now: f64, detail: bool) -> Valu
     } else {
         let mut im = json!({"id": s.image_id, "links": [{"rel": "bookmark", "href": format!("{}/images/{}", ctx.bookmark(), s.image_id)}]});
         if ctx.ge((2, 98)) {
-            let props: Map<String, Value> = w
-                .images
-                .iter()
-                .find(|i| i.id == s.image_id)
-                .map(|i| {
-                    i.properties
-                        .iter()
-                        .filter(|(k, _)| k.starts_with("hw_") || k.starts_with("os_") || k.starts_with("img_"))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            im["properties"] = Value::Object(props);
+            im["properties"] = Value::Object(env.image_props.get(&s.image_id).cloned().unwrap_or_default());
         }
         im
     };
-    let zone = s.host.as_deref().and_then(|h| w.host(h)).map(|h| h.zone.clone()).unwrap_or_default();
+    let zone = s.host.as_deref().and_then(|h| env.hosts.get(h)).map(|h| h.0.clone()).unwrap_or_default();
     let mut v = json!({
         "id": s.id,
         "name": s.name,
@@ -943,7 +972,7 @@ fn server_view(w: &World, ctx: &Ctx, s: &Server, now: f64, detail: bool) -> Valu
         v["locked"] = json!(s.locked);
     }
     if ctx.ge((2, 16)) {
-        v["host_status"] = json!(host_status(w, s, now));
+        v["host_status"] = json!(env.host_status(s));
     }
     if ctx.ge((2, 19)) {
         v["description"] = Value::Null;
@@ -1030,34 +1059,43 @@ fn servers_list(w: &mut World, req: &Request, ctx: &Ctx, now: f64, detail: bool)
             && not_tags.as_ref().is_none_or(|t| !t.iter().all(|x| s.tags.contains(x)))
             && not_tags_any.as_ref().is_none_or(|t| !t.iter().any(|x| s.tags.contains(x)))
     });
-    let page: Vec<&Server> = filtered.take(effective_limit).collect();
-    let in_down_cell = |s: &Server| s.host.as_deref().and_then(|h| w.host(h)).is_some_and(|h| h.cell_down);
-    let list: Vec<Value> = page
-        .iter()
-        .filter(|s| ctx.ge((2, 69)) || !in_down_cell(s))
-        .map(|s| {
-            if in_down_cell(s) {
-                let mut v = json!({"id": s.id, "status": "UNKNOWN", "links": [
-                    {"rel": "self", "href": format!("{}/servers/{}", ctx.base(), s.id)},
-                    {"rel": "bookmark", "href": format!("{}/servers/{}", ctx.bookmark(), s.id)}]});
-                if detail {
-                    v["tenant_id"] = json!(s.project_id);
-                    v["created"] = json!(fmt_z(s.created));
-                }
-                v
-            } else {
-                server_view(w, ctx, s, now, detail)
-            }
-        })
-        .collect();
-    let mut out = json!({"servers": list});
-    if !page.is_empty() && page.len() == effective_limit {
-        if let Some(last) = page.last() {
+    // Copy the page out and render it after the lock is released: a
+    // 1000-server detail list must not stall every other client.
+    let page: Vec<Server> = filtered.take(effective_limit).cloned().collect();
+    let env = ViewEnv::new(w, now);
+    let next = match page.last() {
+        Some(last) if page.len() == effective_limit => {
             let coll = if detail { "servers/detail" } else { "servers" };
-            out["servers_links"] = json!([{"rel": "next", "href": next_link(ctx, coll, req, &last.id)}]);
+            Some(next_link(ctx, coll, req, &last.id))
         }
-    }
-    ok(out)
+        _ => None,
+    };
+    let ctx = ctx.clone();
+    Ok(Response::json_deferred(200, move || {
+        let list: Vec<Value> = page
+            .iter()
+            .filter(|s| ctx.ge((2, 69)) || !env.in_down_cell(s))
+            .map(|s| {
+                if env.in_down_cell(s) {
+                    let mut v = json!({"id": s.id, "status": "UNKNOWN", "links": [
+                        {"rel": "self", "href": format!("{}/servers/{}", ctx.base(), s.id)},
+                        {"rel": "bookmark", "href": format!("{}/servers/{}", ctx.bookmark(), s.id)}]});
+                    if detail {
+                        v["tenant_id"] = json!(s.project_id);
+                        v["created"] = json!(fmt_z(s.created));
+                    }
+                    v
+                } else {
+                    server_view(&env, &ctx, s, detail)
+                }
+            })
+            .collect();
+        let mut out = json!({"servers": list});
+        if let Some(href) = next {
+            out["servers_links"] = json!([{"rel": "next", "href": href}]);
+        }
+        out
+    }))
 }
 
 fn server_create(w: &mut World, req: &Request, ctx: &Ctx, now: f64) -> ApiResult<Response> {
@@ -1913,7 +1951,7 @@ pub fn server_json_admin(w: &World, s: &Server, now: f64) -> Value {
         prefix: "/compute".into(),
         request_id: String::new(),
     };
-    let mut v = server_view(w, &ctx, s, now, true);
+    let mut v = server_view(&ViewEnv::new(w, now), &ctx, s, true);
     v["power_state_name"] = json!(match s.power_state {
         POWER_RUNNING => "running",
         POWER_SHUTDOWN => "shutdown",

@@ -100,7 +100,7 @@ fn handler_cost(n: usize) {
         let t0 = Instant::now();
         let r = sim.with_world(|w| {
             let now = w.now();
-            iha_testkit::nova::handle(w, &req, now, "/compute")
+            iha_testkit::nova::handle(w, &req, now, "/compute").materialize()
         });
         println!("handler {n}: {:?} ({} bytes)", t0.elapsed(), r.body.len());
     }
