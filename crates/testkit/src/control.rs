@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /sim/health` | `{"ok": true}` |
 //! | `GET /sim/state` | [`StateDump`]: hosts/services, servers, migrations, aggregates |
-//! | `GET /sim/log[?since=SEQ][&service=nova]` | `{"entries": [LogEntry...]}` |
+//! | `GET /sim/log[?since=SEQ][&service=nova][&method=POST][&path_contains=/action]` | `{"entries": [LogEntry...]}` |
 //! | `DELETE /sim/log` | clear the request log |
 //! | `GET /sim/faults`, `POST /sim/faults`, `DELETE /sim/faults` | read / replace / clear fault rules ([`crate::faults`]) |
 //! | `POST /sim/hosts` | add a host ([`crate::scenario::HostConfig`]) |
@@ -261,10 +261,13 @@ pub fn handle(w: &mut World, req: &Request, now: f64) -> Response {
         ("GET", ["log"]) => {
             let since: u64 = req.query_get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
             let service = req.query_get("service");
+            let contains = req.query_get("path_contains");
+            let method = req.query_get("method");
             let entries: Vec<&crate::world::LogEntry> = w
                 .log
                 .iter()
                 .filter(|e| e.seq > since && service.is_none_or(|s| e.service == s))
+                .filter(|e| contains.is_none_or(|c| e.path.contains(c)) && method.is_none_or(|m| e.method.eq_ignore_ascii_case(m)))
                 .collect();
             Response::json(200, &json!({"entries": entries}))
         }

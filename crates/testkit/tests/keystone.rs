@@ -142,3 +142,42 @@ fn token_expiry_faults() {
     // No token at all.
     assert_eq!(Api::new(&sim.compute_url()).get("/os-services").unwrap().status, 401);
 }
+
+#[test]
+fn non_admin_user_is_confined() {
+    let mut s = Scenario::with_hosts(2);
+    s.auth.users.push(iha_testkit::scenario::UserConfig {
+        name: "demo".into(),
+        id: None,
+        password: "demo".into(),
+        domain: "Default".into(),
+        project: Some("demo".into()),
+        admin: false,
+    });
+    s.add_servers("compute-0", "admin-vm", 1);
+    let sim = Simulator::start(s).unwrap();
+    let ks = Api::new(&sim.auth_url());
+    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "demo", "domain": {"name": "Default"}, "password": "demo"}}},
+        "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}}}});
+    let r = ks.post("/auth/tokens", &body).unwrap();
+    assert_eq!(r.status, 201);
+    let demo = Api::new(&sim.compute_url()).with_token(r.header("x-subject-token").unwrap()).mv("2.53");
+    let r = demo.get("/os-services").unwrap();
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["forbidden"]["message"], "Policy doesn't allow os_compute_api:os-services:list to be performed.");
+    // all_tenants is ignored for non-admins: only the own project is listed.
+    let r = demo.get("/servers/detail?all_tenants=1").unwrap().json();
+    assert_eq!(r["servers"].as_array().unwrap().len(), 0);
+    let id = sim.state().servers[0].id.clone();
+    assert_eq!(demo.get(&format!("/servers/{id}")).unwrap().status, 404);
+    // Scoping to the admin project is refused.
+    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "demo", "domain": {"name": "Default"}, "password": "demo"}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
+    assert_eq!(ks.post("/auth/tokens", &body).unwrap().status, 401);
+    // Log filters.
+    let c = Api::new(&format!("{}/sim", sim.base_url()));
+    let r = c.get("/log?service=nova&path_contains=os-services").unwrap().json();
+    assert_eq!(r["entries"].as_array().unwrap().len(), 1);
+    let r = c.get("/log?method=POST").unwrap().json();
+    assert_eq!(r["entries"].as_array().unwrap().len(), 2);
+}
