@@ -991,7 +991,10 @@ impl World {
                                 message: "Build of instance failed during rebuild on the destination (simulated).".into(),
                                 created: plan.done_at,
                             });
-                        } else if plan.target_stopped || plan.prior_vm_state == "stopped" {
+                        } else if (plan.target_stopped && plan.prior_vm_state != "error") || plan.prior_vm_state == "stopped" {
+                            // 2.95's target state does not apply to ERROR
+                            // instances (`_do_rebuild_instance`): they come
+                            // back ACTIVE.
                             s.vm_state = "stopped".into();
                             s.power_state = POWER_SHUTDOWN;
                         } else {
