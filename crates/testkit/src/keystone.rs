@@ -261,6 +261,15 @@ fn token_valid(w: &World, token: &str, now: f64) -> Option<Token> {
     Some(t.clone())
 }
 
+const CLIENT_ERROR: &str = "The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.";
+
+/// Keystone needs a domain to resolve a user (or project) given by name.
+fn names_need_domain(obj: &Value, what: &str) -> Option<Response> {
+    let by_name = obj.get("name").is_some() && obj.get("id").is_none();
+    (by_name && obj.get("domain").is_none())
+        .then(|| error(400, "Bad Request", &format!("Expecting to find domain in {what}. {CLIENT_ERROR}")))
+}
+
 pub fn handle(w: &mut World, req: &Request, now: f64) -> Response {
     let origin = req.origin();
     let path = req.path.trim_end_matches('/');
@@ -329,6 +338,12 @@ fn authenticate(w: &mut World, req: &Request, now: f64, origin: &str) -> Respons
             let Some(user) = identity.get("password").and_then(|p| p.get("user")) else {
                 return error(400, "Bad Request", "'user' is a required property");
             };
+            if let Some(r) = names_need_domain(user, "user") {
+                return r;
+            }
+            if let Scope::Project { id: None, name: Some(_), domain: None } = &scope {
+                return error(400, "Bad Request", &format!("Expecting to find domain in project. {CLIENT_ERROR}"));
+            }
             let password = user.get("password").and_then(Value::as_str).unwrap_or("");
             match find_user(&a, user) {
                 Some((p, pw)) if pw == password => issue(w, &p, scope, methods, now, origin),

@@ -139,6 +139,7 @@ fn reset_after_processing_changes_state() {
     let mut s = Scenario::with_hosts(2);
     s.add_servers("compute-0", "vm", 1);
     let sim = Simulator::start(s).unwrap();
+    sim.freeze_clock();
     sim.kill_host("compute-0");
     sim.add_fault(FaultRule { body_contains: Some("evacuate".into()), action: Some(FaultAction::ResetAfter), times: Some(1), ..Default::default() });
     let id = sim.state().server("vm-0").unwrap().id.clone();

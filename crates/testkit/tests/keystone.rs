@@ -181,3 +181,26 @@ fn non_admin_user_is_confined() {
     let r = c.get("/log?method=POST").unwrap().json();
     assert_eq!(r["entries"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn names_need_domains() {
+    let sim = Simulator::start(Scenario::with_hosts(1)).unwrap();
+    let ks = Api::new(&sim.auth_url());
+    let no_user_domain = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "secret"}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
+    assert_eq!(ks.post("/auth/tokens", &no_user_domain).unwrap().status, 400);
+    let no_project_domain = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"name": "Default"}, "password": "secret"}}},
+        "scope": {"project": {"name": "admin"}}}});
+    assert_eq!(ks.post("/auth/tokens", &no_project_domain).unwrap().status, 400);
+    // Unscoped: a token without catalog.
+    let unscoped = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"name": "Default"}, "password": "secret"}}}}});
+    let r = ks.post("/auth/tokens", &unscoped).unwrap();
+    assert_eq!(r.status, 201);
+    assert!(r.json()["token"].get("catalog").is_none());
+    // System scope.
+    let system = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"name": "Default"}, "password": "secret"}}},
+        "scope": {"system": {"all": true}}}});
+    let r = ks.post("/auth/tokens", &system).unwrap();
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()["token"]["system"]["all"], true);
+}
