@@ -245,6 +245,27 @@ impl Handler for SimHandler {
     }
 }
 
+/// Reads the request log from another thread.
+#[derive(Debug, Clone)]
+pub struct LogReader {
+    shared: Arc<Shared>,
+}
+
+impl LogReader {
+    /// Finished entries with `seq > since`, in order; stops at the first
+    /// entry still in flight so that every entry is returned once, final.
+    pub fn finished_since(&self, since: u64) -> Vec<LogEntry> {
+        let w = self.shared.lock();
+        w.log.iter().filter(|e| e.seq > since).take_while(|e| e.outcome != "pending").cloned().collect()
+    }
+
+    /// Every entry with `seq > since`, in flight or not.
+    pub fn all_since(&self, since: u64) -> Vec<LogEntry> {
+        let w = self.shared.lock();
+        w.log.iter().filter(|e| e.seq > since).cloned().collect()
+    }
+}
+
 /// Starts simulators.
 #[derive(Debug)]
 pub struct Simulator;
@@ -343,6 +364,11 @@ impl SimHandle {
     /// Log entries as `"METHOD path"` strings, convenient for assertions.
     pub fn log_lines(&self) -> Vec<String> {
         self.log().iter().map(|e| format!("{} {}", e.method, e.path)).collect()
+    }
+
+    /// A cheap, thread-safe reader of the request log (for log shippers).
+    pub fn log_reader(&self) -> LogReader {
+        LogReader { shared: self.shared.clone() }
     }
 
     pub fn clear_log(&self) {

@@ -106,32 +106,21 @@ fn serve(m: &ArgMatches) -> anyhow::Result<()> {
     let log_thread = m
         .get_one::<PathBuf>("log-file")
         .cloned()
-        .map(|path| spawn_log_writer(path, stop.clone(), SimRef::from(&sim)));
+        .map(|path| spawn_log_writer(path, stop.clone(), sim.log_reader()));
     let _ = signals.wait();
     stop.store(true, Ordering::SeqCst);
+    // Stop serving first so the last entries are final when flushed.
+    drop(sim);
     if let Some(t) = log_thread {
         let _ = t.join();
     }
     if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);
     }
-    drop(sim);
     Ok(())
 }
 
-/// What the log writer needs from the running simulator: its base URL (it
-/// reads `/sim/log` like any client, so it never touches the lock directly).
-struct SimRef {
-    base: String,
-}
-
-impl From<&iha_testkit::SimHandle> for SimRef {
-    fn from(h: &iha_testkit::SimHandle) -> Self {
-        SimRef { base: h.base_url() }
-    }
-}
-
-fn spawn_log_writer(path: PathBuf, stop: Arc<AtomicBool>, sim: SimRef) -> std::thread::JoinHandle<()> {
+fn spawn_log_writer(path: PathBuf, stop: Arc<AtomicBool>, reader: iha_testkit::LogReader) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
         let Ok(mut file) = file else {
@@ -141,19 +130,15 @@ fn spawn_log_writer(path: PathBuf, stop: Arc<AtomicBool>, sim: SimRef) -> std::t
         let mut since = 0u64;
         loop {
             let done = stop.load(Ordering::SeqCst);
-            let url = format!("{}/sim/log?since={since}", sim.base);
-            if let Ok(resp) = iha_testkit::client::request("GET", &url, &[], None, Duration::from_secs(5)) {
-                if let Some(entries) = resp.json().get("entries").and_then(|e| e.as_array()) {
-                    for e in entries {
-                        // Only finished requests, so each line is final.
-                        if e.get("outcome").and_then(|o| o.as_str()) == Some("pending") {
-                            break;
-                        }
-                        since = e.get("seq").and_then(|s| s.as_u64()).unwrap_or(since);
-                        let _ = writeln!(file, "{e}");
-                    }
+            // At the end, flush what is left, even requests never answered.
+            let batch = if done { reader.all_since(since) } else { reader.finished_since(since) };
+            for e in batch {
+                since = e.seq;
+                if let Ok(line) = serde_json::to_string(&e) {
+                    let _ = writeln!(file, "{line}");
                 }
             }
+            let _ = file.flush();
             if done {
                 return;
             }
