@@ -110,6 +110,9 @@ impl StateDump {
     }
 }
 
+/// The state dump. Served by `GET /sim/state` through `serde_json::Value`,
+/// so object keys come out sorted alphabetically: shell/grep consumers rely
+/// on e.g. `"source_compute":"H","status":"done"` being adjacent.
 pub fn dump(w: &World, now: f64) -> StateDump {
     let usage = w.usage();
     let hosts = w

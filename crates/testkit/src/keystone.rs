@@ -42,10 +42,14 @@ pub fn endpoint_path(kind: &str, region_prefix: &str, interface: &str) -> String
 
 pub fn catalog(w: &World, origin: &str) -> Value {
     let mut services = Vec::new();
+    // placement and network are listed like in a real catalog (clients must
+    // pick by type); the simulator does not serve them (404).
     let kinds = [
         ("compute", "nova", "compute", "/v2.1"),
         ("image", "glance", "image", ""),
         ("identity", "keystone", "identity", "/v3"),
+        ("placement", "placement", "placement", ""),
+        ("network", "neutron", "network", ""),
     ];
     for (idx, (kind, name, path_kind, suffix)) in kinds.iter().enumerate() {
         let mut endpoints = Vec::new();
