@@ -1502,6 +1502,8 @@ fn evacuate_checked(
             phase: 0,
             on_shared_storage: on_shared,
             request_id: ctx.request_id.clone(),
+            forced: force == Some(true),
+            requested_host: host.clone(),
         }),
     };
     w.migrations.push(mig);

@@ -253,6 +253,12 @@ pub struct EvacPlan {
     /// Request id of the evacuate call (instance action).
     #[serde(default)]
     pub request_id: String,
+    /// `force: true` (2.29-2.67): no scheduler involvement.
+    #[serde(default)]
+    pub forced: bool,
+    /// The `host` the API call asked for.
+    #[serde(default)]
+    pub requested_host: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -860,6 +866,29 @@ impl World {
                 m.status = "error".into();
                 m.updated = Some(now);
                 return false;
+            }
+            // The conductor really schedules at sched_at; the choice made when
+            // the API accepted the call is only a reservation. If that host
+            // stopped qualifying meanwhile (disabled, forced down, stale),
+            // schedule again.
+            if plan.phase == 0 && now >= plan.sched_at && plan.outcome != Outcome::NoValidHost && !plan.forced {
+                let qualifies = plan
+                    .dest
+                    .as_deref()
+                    .and_then(|d| self.host(d))
+                    .is_some_and(|h| !h.disabled && self.host_up(h, plan.sched_at));
+                if !qualifies {
+                    let flavor = self.server(&inst).map(|s| s.flavor_id.clone()).unwrap_or_default();
+                    let src = self.migrations[i].source_compute.clone();
+                    let new = self.schedule(plan.sched_at, &flavor, src.as_deref(), plan.requested_host.as_deref());
+                    if let Some(p) = &mut self.migrations[i].plan {
+                        if new.is_none() {
+                            p.outcome = Outcome::NoValidHost;
+                        }
+                        p.dest = new;
+                    }
+                    continue;
+                }
             }
             // Every step after scheduling runs on the destination's
             // nova-compute. If that process is dead (the scheduler happily

@@ -623,3 +623,22 @@ fn evacuation_to_a_freshly_dead_host_hangs() {
     sim.advance_clock(Duration::from_secs(5));
     assert_eq!(sim.state().server("vm-0").unwrap().host.as_deref(), Some("compute-1"));
 }
+
+#[test]
+fn conductor_reschedules_when_the_reserved_host_stops_qualifying() {
+    let mut s = Scenario::with_hosts(3);
+    s.schedule_delay_ms = 1000;
+    s.add_servers("compute-0", "vm", 1);
+    let sim = Simulator::start(s).unwrap();
+    sim.freeze_clock();
+    sim.kill_host("compute-0");
+    let id = server_id(&sim, "vm-0");
+    let nova = sim.nova().mv("2.53");
+    assert_eq!(nova.post(&format!("/servers/{id}/action"), &json!({"evacuate": {}})).unwrap().status, 200);
+    // The API reserved compute-1 (fewest instances, then name); disable it
+    // before the conductor runs.
+    let svc = service_uuid(&sim, "compute-1");
+    nova.put(&format!("/os-services/{svc}"), &json!({"status": "disabled"})).unwrap();
+    sim.advance_clock(Duration::from_secs(3));
+    assert_eq!(sim.state().server("vm-0").unwrap().host.as_deref(), Some("compute-2"));
+}
