@@ -839,6 +839,19 @@ fn host_id(project: &str, host: Option<&str>) -> String {
     }
 }
 
+/// ImageMetaProps fields (2.98 shows only these, never custom keys such as
+/// `evacuable`): the hw_/img_/os_ families plus a few bare names.
+fn is_standard_image_property(k: &str) -> bool {
+    k.starts_with("hw_")
+        || k.starts_with("img_")
+        || k.starts_with("os_")
+        || k.starts_with("trait:")
+        || matches!(
+            k,
+            "architecture" | "auto_disk_config" | "hypervisor_type" | "hypervisor_version_requires" | "vm_mode" | "traits_required"
+        )
+}
+
 /// What server views need from the world, copied out so that large lists
 /// can be rendered after the state lock is released.
 struct ViewEnv {
@@ -874,7 +887,7 @@ impl ViewEnv {
                 let props = i
                     .properties
                     .iter()
-                    .filter(|(k, _)| k.starts_with("hw_") || k.starts_with("os_") || k.starts_with("img_"))
+                    .filter(|(k, _)| is_standard_image_property(k))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
                 (i.id.clone(), props)
@@ -986,8 +999,15 @@ fn server_view(env: &ViewEnv, ctx: &Ctx, s: &Server, detail: bool) -> Value {
     if ctx.ge((2, 73)) {
         v["locked_reason"] = json!(s.locked_reason);
     }
+    if ctx.ge((2, 90)) && !ctx.is_admin {
+        // 2.90 shows the hostname to everyone.
+        v["OS-EXT-SRV-ATTR:hostname"] = json!(s.name.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-"));
+    }
     if ctx.ge((2, 96)) {
         v["pinned_availability_zone"] = Value::Null;
+    }
+    if ctx.ge((2, 100)) {
+        v["scheduler_hints"] = json!({});
     }
     if let Some(f) = &s.fault {
         if matches!(s.vm_state.as_str(), "error" | "deleted") {
