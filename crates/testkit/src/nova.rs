@@ -1410,7 +1410,9 @@ fn evacuate(w: &mut World, ctx: &Ctx, id: &str, body: &Value, now: f64) -> ApiRe
     };
     let force = match eo.get("force") {
         Some(v) => Some(schema_bool("force", v)?),
-        None if force_allowed => Some(false),
+        // evacuate.py: from 2.29 on `force` defaults to False (2.68+ too,
+        // where the schema no longer accepts it); before 2.29 it is None.
+        None if ctx.ge((2, 29)) => Some(false),
         None => None,
     };
     let server = visible_server(w, ctx, id)?;
@@ -1479,13 +1481,22 @@ fn evacuate_checked(
     let rebuild = w.cfg.rebuild_delay_ms.saturating_add(w.jitter_ms()) as f64 / 1000.0;
     let spawn_at = sched_at + rebuild / 2.0;
     let done_at = sched_at + rebuild;
-    let dest = match (&host, force) {
-        // force=true bypasses the scheduler entirely.
-        (Some(h), Some(true)) => Some(h.clone()),
-        (Some(h), _) => w.schedule(now, &server.flavor_id, Some(&src), Some(h)),
-        (None, _) => w.schedule(now, &server.flavor_id, Some(&src), None),
+    // compute/api.py only turns a requested host into a scheduler hint
+    // when force is False (2.29+); force=True and pre-2.29 requests go to
+    // the host directly, bypassing the scheduler.
+    let forced = host.is_some() && force != Some(false);
+    let dest = match &host {
+        Some(h) if forced => Some(h.clone()),
+        Some(h) => w.schedule(now, &server.flavor_id, Some(&src), Some(h)),
+        None => w.schedule(now, &server.flavor_id, Some(&src), None),
     };
     let mut outcome = if dest.is_some() { Outcome::Ok } else { Outcome::NoValidHost };
+    // A forced destination skips the scheduler but not the placement claim
+    // (conductor: claim_resources_on_destination).
+    let keep_vm_state = forced && dest.as_deref().is_some_and(|d| !w.has_capacity(d, &server.flavor_id));
+    if keep_vm_state {
+        outcome = Outcome::NoValidHost;
+    }
     match fault_kind.as_deref() {
         Some("no_valid_host") => outcome = Outcome::NoValidHost,
         Some("rebuild_failed") if dest.is_some() => outcome = Outcome::RebuildFailed,
@@ -1522,7 +1533,8 @@ fn evacuate_checked(
             phase: 0,
             on_shared_storage: on_shared,
             request_id: ctx.request_id.clone(),
-            forced: force == Some(true),
+            forced,
+            keep_vm_state,
             requested_host: host.clone(),
         }),
     };

@@ -259,6 +259,10 @@ pub struct EvacPlan {
     /// The `host` the API call asked for.
     #[serde(default)]
     pub requested_host: Option<String>,
+    /// A forced host without room: the conductor's placement claim fails
+    /// and Nova leaves vm_state as it was (only task_state is cleared).
+    #[serde(default)]
+    pub keep_vm_state: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -801,6 +805,13 @@ impl World {
             && h.ram_mb.is_none_or(|r| used.2 + ram <= r)
     }
 
+    /// Does `host` have room for one more instance of `flavor_id`?
+    pub fn has_capacity(&self, host: &str, flavor_id: &str) -> bool {
+        let usage = self.usage();
+        let (vcpus, ram) = self.flavor(flavor_id).map(|f| (f.vcpus as u64, f.ram)).unwrap_or((1, 512));
+        self.host(host).is_some_and(|h| Self::fits(h, usage.get(host).copied().unwrap_or_default(), vcpus, ram))
+    }
+
     /// The filter scheduler, reduced to what matters here: compute service
     /// up and enabled, not ignored, enough capacity; spread by instance count.
     pub fn schedule(&self, now: f64, flavor_id: &str, ignore: Option<&str>, only: Option<&str>) -> Option<String> {
@@ -932,6 +943,11 @@ impl World {
                                 host: None,
                                 details: Some("No valid host was found. There are not enough hosts available.".into()),
                             });
+                            if plan.keep_vm_state {
+                                s.task_state = None;
+                                s.updated = plan.sched_at;
+                                return false;
+                            }
                             s.vm_state = "error".into();
                             s.task_state = None;
                             s.updated = plan.sched_at;

@@ -642,3 +642,42 @@ fn conductor_reschedules_when_the_reserved_host_stops_qualifying() {
     sim.advance_clock(Duration::from_secs(3));
     assert_eq!(sim.state().server("vm-0").unwrap().host.as_deref(), Some("compute-2"));
 }
+
+#[test]
+fn requested_host_is_forced_before_229_and_scheduled_after() {
+    let mut s = Scenario::with_hosts(3);
+    s.hosts[2].status = Some("disabled".into());
+    s.add_servers("compute-0", "vm", 2);
+    let sim = Simulator::start(s).unwrap();
+    sim.freeze_clock();
+    sim.kill_host("compute-0");
+    let (a, b) = (server_id(&sim, "vm-0"), server_id(&sim, "vm-1"));
+    // 2.11: the host is used as is, even though it is disabled.
+    let r = sim.nova().mv("2.11").post(&format!("/servers/{a}/action"), &json!({"evacuate": {"host": "compute-2", "onSharedStorage": false}})).unwrap();
+    assert_eq!(r.status, 200);
+    // 2.68: the scheduler validates it: disabled -> NoValidHost.
+    let r = sim.nova().mv("2.68").post(&format!("/servers/{b}/action"), &json!({"evacuate": {"host": "compute-2"}})).unwrap();
+    assert_eq!(r.status, 200);
+    sim.advance_clock(Duration::from_secs(2));
+    let st = sim.state();
+    assert_eq!(st.server("vm-0").unwrap().host.as_deref(), Some("compute-2"));
+    assert_eq!(st.server("vm-1").unwrap().status, "ERROR");
+}
+
+#[test]
+fn forced_host_without_room_keeps_vm_state() {
+    let mut s = Scenario::with_hosts(3);
+    s.hosts[1].max_instances = Some(0);
+    s.add_servers("compute-0", "vm", 1);
+    let sim = Simulator::start(s).unwrap();
+    sim.freeze_clock();
+    sim.kill_host("compute-0");
+    let id = server_id(&sim, "vm-0");
+    let r = sim.nova().mv("2.29").post(&format!("/servers/{id}/action"), &json!({"evacuate": {"host": "compute-1", "force": true}})).unwrap();
+    assert_eq!(r.status, 200);
+    sim.advance_clock(Duration::from_secs(2));
+    let st = sim.state();
+    assert_eq!(st.migrations[0].status, "error");
+    let vm = st.server("vm-0").unwrap();
+    assert_eq!((vm.status.as_str(), vm.task_state.as_deref(), vm.host.as_deref()), ("ACTIVE", None, Some("compute-0")));
+}
