@@ -123,6 +123,11 @@ check "stonith_admin --validate fails without a password" \
     bash -c "! stonith_admin --validate --agent fence_compute --option auth_url=$OS_AUTH_URL --option login=admin >/dev/null 2>&1"
 
 # --- kill the node
+# pacemaker-fenced logs each device's result: count fence-nova's successful "on"s so far.
+fence_nova_ons() {
+    grep -cE "Operation 'on' \[[0-9]+\] targeting $NODE using fence-nova returned 0" /var/log/pacemaker/pacemaker.log 2>/dev/null || true
+}
+ONS_BEFORE=$(fence_nova_ons)
 sim delete sim/log >/dev/null
 say "killing $NODE's pacemaker_remoted"
 "$LAB/nodectl" kill "$NODE" >/dev/null
@@ -134,7 +139,7 @@ check "service forced down and disabled ($fenced_state)" bash -c "[[ '$fenced_st
 reason=$(sim get sim/state | python3 -c 'import json,sys; print([h for h in json.load(sys.stdin)["hosts"] if h["name"]==sys.argv[1]][0]["disabled_reason"] or "")' "$NOVA_HOST")
 check "disabled reason names the fencing ($reason)" bash -c "[[ '$reason' == 'instance-ha: fenced by fence_compute at '* ]]"
 check "fencing of $NODE succeeded" \
-    wait_for 30 bash -c "stonith_admin --history $NODE 2>/dev/null | grep -Eq '(reboot|off) of $NODE .*successful'"
+    wait_for 30 bash -c "stonith_admin --history=$NODE --verbose 2>/dev/null | grep -Eq '(reboot|turning off|off) of $NODE .*successful'"
 value=$(evacuate_value)
 check "evacuate=$value for $NOVA_HOST survived the node purge" bash -c "[ -n '$value' ]"
 
@@ -150,8 +155,10 @@ check "$NODE back online" wait_for 90 remote_online "$NODE"
 unfenced_in_nova() { [[ "$(service)" == *" enabled false "* ]]; }
 check "nova: unfencing cleared forced-down and enabled $NOVA_HOST" wait_for 90 unfenced_in_nova
 say "effects: $(effects); service: $(service)"
-check "unfencing (on) recorded in the fencing history" \
-    wait_for 30 bash -c "stonith_admin --history $NODE 2>/dev/null | grep -Eq 'on of $NODE .*successful'"
+unfenced_by_fence_nova() {
+    [ "$(fence_nova_ons)" -gt "$ONS_BEFORE" ]
+}
+check "unfencing: fence-nova (our fence_compute) ran on for $NODE with rc 0" wait_for 30 unfenced_by_fence_nova
 check "evacuate left at no by unfencing" is_no
 
 say "$PASS passed, $FAIL failed"
