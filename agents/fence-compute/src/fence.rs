@@ -109,3 +109,89 @@ pub fn off(
         .map_err(|e| format!("cannot record {host} for evacuation: {e}"))?;
     Ok(host)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iha_core::fake::FakeNova;
+    use iha_pacemaker::fake::FakeCluster;
+
+    const H: &str = "compute-0.example.com";
+    const REASON: &str = "instance-ha: fenced by fence_compute at 2026-11-21T18:05:54.000Z";
+
+    fn nova(state: &str, status: &str, forced: bool) -> FakeNova {
+        let n = FakeNova::new();
+        n.add_service(H, state, status, forced);
+        n.add_service("compute-1.example.com", "up", "enabled", false);
+        n
+    }
+
+    fn run(n: &FakeNova, c: &FakeCluster) -> Result<String, String> {
+        off(n, c, &["compute-0"], None, REASON, None)
+    }
+
+    #[test]
+    fn off_forces_down_disables_with_reason_and_records() {
+        let (n, c) = (nova("down", "enabled", false), FakeCluster::new("ctl0"));
+        assert_eq!(run(&n, &c).unwrap(), H);
+        assert_eq!((n.calls("force_down"), n.calls("disable_service")), (1, 1));
+        assert_eq!(n.disabled_reason(H).as_deref(), Some(REASON));
+        assert_eq!(c.writes(), [("evacuate".to_string(), H.to_string(), "yes".to_string())]);
+    }
+
+    #[test]
+    fn off_of_a_fenced_host_records_it_unless_done_or_running() {
+        // O5: the reference skipped the attribute for an already fenced host.
+        let (n, c) = (nova("down", "disabled", true), FakeCluster::new("ctl0"));
+        run(&n, &c).unwrap();
+        assert_eq!((n.calls("force_down"), n.calls("disable_service")), (0, 0));
+        assert_eq!(c.get("evacuate", H).as_deref(), Some("yes"));
+        for kept in ["no", "ctl0@1700000000"] {
+            let c = FakeCluster::new("ctl0");
+            c.set("evacuate", H, kept);
+            run(&n, &c).unwrap();
+            assert!(c.writes().is_empty(), "{kept} is kept");
+        }
+        // A host that is not yet fenced is always (re)marked, whatever the old value.
+        let (n, c) = (nova("down", "enabled", false), FakeCluster::new("ctl0"));
+        c.set("evacuate", H, "no");
+        run(&n, &c).unwrap();
+        assert_eq!(c.get("evacuate", H).as_deref(), Some("yes"));
+    }
+
+    #[test]
+    fn an_operators_disable_reason_is_kept() {
+        let (n, c) = (nova("down", "disabled", false), FakeCluster::new("ctl0"));
+        n.edit_service(H, |s| s.disabled_reason = Some("maintenance".into()));
+        run(&n, &c).unwrap();
+        assert_eq!((n.calls("force_down"), n.calls("disable_service")), (1, 0));
+        assert_eq!(c.get("evacuate", H).as_deref(), Some("yes"));
+    }
+
+    #[test]
+    fn failures_are_errors_naming_the_step() {
+        let (n, c) = (nova("down", "enabled", false), FakeCluster::new("ctl0"));
+        c.fail_updates(1);
+        let e = run(&n, &c).unwrap_err();
+        assert!(e.starts_with("cannot record compute-0.example.com for evacuation"), "{e}");
+        let e = off(&n, &c, &["compute-9"], None, REASON, None).unwrap_err();
+        assert!(e.contains("no nova-compute service matches 'compute-9'"), "{e}");
+        n.read_errors(10);
+        let e = run(&n, &c).unwrap_err();
+        assert!(e.starts_with("cannot list nova-compute services"), "{e}");
+    }
+
+    #[test]
+    fn fenced_means_down_and_disabled_or_forced() {
+        let s = |state: &str, status: &str, forced| Service {
+            state: Some(state.into()),
+            status: status.into(),
+            forced_down: Some(forced),
+            ..Default::default()
+        };
+        assert!(is_fenced(&s("down", "disabled", false)));
+        assert!(is_fenced(&s("down", "enabled", true)));
+        assert!(!is_fenced(&s("down", "enabled", false)));
+        assert!(!is_fenced(&s("up", "disabled", false)));
+    }
+}
