@@ -1333,6 +1333,14 @@ fn server_action(w: &mut World, req: &Request, ctx: &Ctx, id: &str, now: f64) ->
         "os-stop" | "os-start" => {
             let s = visible_server(w, ctx, id)?;
             let stop = action == "os-stop";
+            // compute/api.py: @check_instance_lock, @check_instance_host(),
+            // then @check_instance_state, in that order.
+            if s.locked && !ctx.is_admin {
+                return Err(ApiError::conflict(format!("Instance {id} is locked")));
+            }
+            if s.host.is_none() {
+                return Err(ApiError::conflict(format!("Instance {id} is not ready")));
+            }
             if stop {
                 check_state(&s, "stop", &["active", "error"])?;
             } else {
