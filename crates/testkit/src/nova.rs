@@ -1518,6 +1518,13 @@ fn evacuate_checked(
         Some("stuck") if dest.is_some() => outcome = Outcome::Stuck,
         _ => {}
     }
+    let mut failure: Option<String> = None;
+    if let (Some(claimed), Some(real)) = (on_shared, w.scenario.shared_storage) {
+        if claimed != real && outcome == Outcome::Ok {
+            outcome = Outcome::RebuildFailed;
+            failure = Some("Invalid state of instance files on shared storage".into());
+        }
+    }
     let uuid = w.rng.uuid4();
     let fid = w.flavor(&server.flavor_id).map(|f| f.internal_id).unwrap_or(1);
     let mig = Migration {
@@ -1550,6 +1557,7 @@ fn evacuate_checked(
             request_id: ctx.request_id.clone(),
             forced,
             keep_vm_state,
+            failure,
             requested_host: host.clone(),
         }),
     };

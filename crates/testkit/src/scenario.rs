@@ -353,6 +353,12 @@ pub struct Scenario {
     /// Host of the non-compute services (nova-scheduler, nova-conductor).
     #[serde(default = "d_controller")]
     pub controller_host: String,
+    /// Are instance files on shared storage? When set, a pre-2.14
+    /// evacuation whose `onSharedStorage` disagrees fails on the destination
+    /// (`InvalidSharedStorage`: migration `failed`, instance ERROR), as Nova's
+    /// `_do_rebuild_instance` checks it against the driver. Absent = no check.
+    #[serde(default)]
+    pub shared_storage: Option<bool>,
 }
 
 fn d_controller() -> String {

@@ -263,6 +263,9 @@ pub struct EvacPlan {
     /// and Nova leaves vm_state as it was (only task_state is cleared).
     #[serde(default)]
     pub keep_vm_state: bool,
+    /// Fault message when the destination fails the rebuild.
+    #[serde(default)]
+    pub failure: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -1003,6 +1006,10 @@ impl World {
                     }
                 }
                 2 if now >= plan.done_at => {
+                    let failure_message = plan
+                        .failure
+                        .clone()
+                        .unwrap_or_else(|| "Build of instance failed during rebuild on the destination (simulated).".into());
                     let src = self.migrations[i].source_compute.clone();
                     let failed = plan.outcome == Outcome::RebuildFailed;
                     let m = &mut self.migrations[i];
@@ -1024,7 +1031,7 @@ impl World {
                             finish_time: Some(plan.done_at),
                             result: Some(if failed { "Error".into() } else { "Success".into() }),
                             host: plan.dest.clone(),
-                            details: failed.then(|| "Build of instance failed during rebuild on the destination (simulated).".to_string()),
+                            details: failed.then(|| failure_message.clone()),
                         });
                         s.task_state = None;
                         s.updated = plan.done_at;
@@ -1033,7 +1040,7 @@ impl World {
                             s.power_state = POWER_NOSTATE;
                             s.fault = Some(Fault {
                                 code: 500,
-                                message: "Build of instance failed during rebuild on the destination (simulated).".into(),
+                                message: failure_message.clone(),
                                 created: plan.done_at,
                             });
                         } else if (plan.target_stopped && plan.prior_vm_state != "error") || plan.prior_vm_state == "stopped" {

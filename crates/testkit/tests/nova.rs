@@ -702,3 +702,25 @@ fn forced_host_without_room_keeps_vm_state() {
     let vm = st.server("vm-0").unwrap();
     assert_eq!((vm.status.as_str(), vm.task_state.as_deref(), vm.host.as_deref()), ("ACTIVE", None, Some("compute-0")));
 }
+
+#[test]
+fn pre_214_shared_storage_must_match() {
+    let mut s = Scenario::with_hosts(2);
+    s.shared_storage = Some(true);
+    s.add_servers("compute-0", "vm", 2);
+    let sim = Simulator::start(s).unwrap();
+    sim.freeze_clock();
+    sim.kill_host("compute-0");
+    let (a, b) = (server_id(&sim, "vm-0"), server_id(&sim, "vm-1"));
+    let nova = sim.nova().mv("2.11");
+    assert_eq!(nova.post(&format!("/servers/{a}/action"), &json!({"evacuate": {"onSharedStorage": true}})).unwrap().status, 200);
+    assert_eq!(nova.post(&format!("/servers/{b}/action"), &json!({"evacuate": {"onSharedStorage": false}})).unwrap().status, 200);
+    sim.advance_clock(Duration::from_secs(2));
+    let st = sim.state();
+    assert_eq!(st.server("vm-0").unwrap().status, "ACTIVE");
+    assert_eq!(st.server("vm-0").unwrap().host.as_deref(), Some("compute-1"));
+    let vm1 = st.server("vm-1").unwrap();
+    assert_eq!((vm1.status.as_str(), vm1.host.as_deref()), ("ERROR", Some("compute-0")));
+    assert_eq!(vm1.fault.as_deref(), Some("Invalid state of instance files on shared storage"));
+    assert!(st.migrations.iter().any(|m| m.instance_uuid == b && m.status == "failed"));
+}
