@@ -510,6 +510,51 @@ fn on_with_nova_unreachable_fails_in_both_modes_d41() {
     }
 }
 
+/// compute-0 fenced, its two instances evacuated: `done` migrations remain until its
+/// nova-compute restarts, and Nova refuses to clear forced-down until then.
+fn evacuated(f: &Fixture) {
+    let ids: Vec<String> = f.sim.state().servers_on(C0).iter().map(|s| s.id.clone()).collect();
+    let nova = f.sim.nova().mv("2.29");
+    for id in &ids {
+        let r = nova.post(&format!("/servers/{id}/action"), &serde_json::json!({"evacuate": {}})).expect("evacuate");
+        assert!(r.status < 300, "evacuate {id}: {}", r.text());
+    }
+    let done = |s: &iha_testkit::StateDump| {
+        s.migrations.iter().filter(|m| m.source_compute.as_deref() == Some(C0) && m.status == "done").count() == ids.len()
+    };
+    assert!(f.sim.wait_until(Duration::from_secs(10), done), "evacuations done");
+}
+
+#[test]
+fn on_with_done_evacuations_enables_and_leaves_forced_down_d43() {
+    let mut scn = fenced_cloud();
+    scn.rebuild_delay_ms = 20;
+    scn.schedule_delay_ms = 5;
+    scn.add_servers(C0, "vm", 2);
+    let inv = stdin(&["action=on", "port=compute-0"]).under_pacemaker().timeout(Duration::from_secs(30));
+    let (ours, theirs) = both(&scn, &[(C0, "no")], &inv, evacuated);
+    // D43: Nova refuses the un-forcing; ours retries (bounded), enables, and succeeds.
+    assert_eq!(ours.code, Some(0), "D43\n{}", ours.show());
+    let svc = ours.service(C0).unwrap();
+    assert_eq!((svc.status.as_str(), svc.forced_down), ("enabled", true), "{}", ours.show());
+    let refused = ours.effects.iter().filter(|e| matches!(e, Effect::Other { status: 400, .. })).count();
+    assert!(refused >= 2, "retried: {:?}", ours.effects);
+    assert!(ours.stderr.contains("stays forced down"), "{}", ours.stderr);
+    if let Some(t) = theirs {
+        // The reference warns once and enables: the same end state, no retry.
+        assert_eq!(t.code, Some(0), "{}", t.show());
+        let s = t.service(C0).unwrap();
+        assert_eq!((s.status.as_str(), s.forced_down), ("enabled", true), "{}", t.show());
+    }
+    // Once nova-compute has started on the host (done → completed), unfencing clears it.
+    let f = Fixture::new(&scn, &[(C0, "no")]);
+    evacuated(&f);
+    assert!(f.sim.start_host(C0));
+    let r = f.run(Side::Ours, AGENT, &stdin(&["action=on", "port=compute-0"]));
+    assert_eq!(r.code, Some(0), "{}", r.show());
+    assert!(!r.service(C0).unwrap().forced_down, "{}", r.show());
+}
+
 #[test]
 fn on_keeps_an_operators_disable() {
     let mut c0 = host(C0, "down", "disabled", true);
