@@ -244,7 +244,9 @@ pub fn handle(w: &mut World, req: &Request, now: f64, prefix: &str) -> Response 
                 ]}),
             );
         }
-        "/v2.1" | "/v2.1/" if req.method == "GET" => return Response::json(200, &json!({"version": version_doc(w, &base)})),
+        // api-paste.ini: `/v2.1` (exact) is the public VersionsV2 app;
+        // `/v2.1/` and below is the authenticated API router.
+        "/v2.1" if req.method == "GET" => return Response::json(200, &json!({"version": version_doc(w, &base)})),
         _ => {}
     }
     let Some(api_path) = rest.strip_prefix("/v2.1/") else {
@@ -269,7 +271,12 @@ pub fn handle(w: &mut World, req: &Request, now: f64, prefix: &str) -> Response 
     let request_id = req.header(REQUEST_ID_HEADER).unwrap_or("req-unknown").to_string();
     let ctx = Ctx { mv, project_id, user_id, is_admin, origin, prefix: prefix.to_string(), request_id };
     let segs: Vec<&str> = api_path.trim_end_matches('/').split('/').collect();
-    let resp = match route(w, req, &ctx, &segs, now) {
+    let resp = match segs.as_slice() {
+        // GET /v2.1/ : the router's own version `show`.
+        [""] if req.method == "GET" => Ok(Response::json(200, &json!({"version": version_doc(w, &format!("{}{}", ctx.origin, ctx.prefix))}))),
+        _ => route(w, req, &ctx, &segs, now),
+    };
+    let resp = match resp {
         Ok(r) => r,
         Err(e) => err(e),
     };

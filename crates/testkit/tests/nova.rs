@@ -60,6 +60,9 @@ fn microversion_negotiation() {
     assert_eq!(r.json()["versions"][1]["version"], "2.10");
     let r = Api::new(&sim.base_url()).get("/compute/v2.1").unwrap();
     assert_eq!(r.json()["version"]["min_version"], "2.1");
+    // With the slash it is the API router: authenticated.
+    assert_eq!(Api::new(&sim.base_url()).get("/compute/v2.1/").unwrap().status, 401);
+    assert_eq!(nova.get("/").unwrap().json()["version"]["id"], "v2.1");
 }
 
 #[test]

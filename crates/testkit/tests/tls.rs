@@ -42,7 +42,7 @@ fn serves_https_with_test_certificate() {
     let text = get(&sim, "localhost", "/identity/v3").unwrap();
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("https://localhost"), "links use the https origin: {text}");
-    let text = get(&sim, "127.0.0.1", "/compute/v2.1/").unwrap();
+    let text = get(&sim, "127.0.0.1", "/compute/v2.1").unwrap();
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     // Wrong name: the client refuses the certificate.
     assert!(get(&sim, "example.com", "/identity/v3").is_err());
