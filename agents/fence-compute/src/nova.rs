@@ -97,3 +97,45 @@ pub fn connect(ctx: &Context<'_>) -> Result<Client, FenceError> {
     let deadline = ctx.deadline.map_or(Deadline::NONE, Deadline::at);
     Ok(Client::new(opts).with_deadline(deadline))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> Values {
+        let mut v = Values::new(&crate::SPEC);
+        for (k, val) in pairs {
+            v.set(k, *val);
+        }
+        v
+    }
+
+    #[test]
+    fn device_options_map_to_connection_settings() {
+        let v = values(&[
+            ("auth_url", "http://ks/v3"),
+            ("login", "admin"),
+            ("tenant_name", "admin"),
+            ("insecure", "false"),
+            ("compute_endpoint", "http://nova/v2.1"),
+        ]);
+        let p = auth_params(&v, Some("pw"));
+        assert_eq!(p.username.as_deref(), Some("admin"));
+        assert_eq!(p.project_name.as_deref(), Some("admin"));
+        assert_eq!(p.user_domain_name.as_deref(), Some("Default"), "reference default");
+        assert_eq!(p.interface.as_deref(), Some("internalURL"), "reference default");
+        assert_eq!(p.insecure, None, "insecure=false keeps verification on (D1)");
+        assert_eq!(p.endpoint_overrides.get("compute").map(String::as_str), Some("http://nova/v2.1"));
+        assert!(p.password.is_some());
+        assert!(auth_params(&values(&[("insecure", "1")]), None).insecure == Some(true));
+    }
+
+    #[test]
+    fn defaults_do_not_override_a_cloud() {
+        let p = auth_params(&values(&[("cloud", "mycloud")]), None);
+        assert_eq!(p.cloud.as_deref(), Some("mycloud"));
+        assert_eq!((p.user_domain_name, p.project_domain_name, p.interface), (None, None, None));
+        let p = auth_params(&values(&[("cloud", "mycloud"), ("endpoint_type", "publicURL")]), None);
+        assert_eq!(p.interface.as_deref(), Some("publicURL"), "given explicitly");
+    }
+}
