@@ -657,3 +657,23 @@ fn insecure_false_keeps_tls_verification_d1() {
         assert!(err.contains("--insecure"), "the reference turns verification off for insecure=false (O3)\n{err}");
     }
 }
+
+#[test]
+fn the_password_never_reaches_the_log_even_verbose() {
+    let mut scn = cloud();
+    scn.auth.password = "Zq9-unique-pw".into();
+    let f = Fixture::new(&scn, &[]);
+    let inv = Invocation::stdin(&[
+        "action=off",
+        "port=compute-0",
+        "auth_url={auth_url}",
+        "login=admin",
+        "passwd=Zq9-unique-pw",
+        "tenant_name=admin",
+        "verbose=1",
+    ]);
+    let r = f.run(Side::Ours, AGENT, &inv);
+    assert_eq!(r.code, Some(0), "{}", r.show());
+    assert!(r.stderr.contains("Forcing nova-compute down"), "verbose shows progress: {}", r.stderr);
+    assert!(!r.stderr.contains("Zq9-unique-pw"), "{}", r.stderr);
+}
