@@ -2,7 +2,7 @@
 //! `iha-openstack` client, run against the `iha-testkit` simulator and
 //! against real Nova 34 (`lab/nova/`), and the observations compared.
 //!
-//! The scenario: boot 4 servers on one host, probe the refusals Nova gives
+//! The scenario: boot 6 servers on one host, stop one, probe the refusals Nova gives
 //! while everything is up (unknown server, same host, unknown host, service
 //! still in use, unsupported microversion), kill the host's nova-compute,
 //! evacuate before fencing (refused), stop one server (stuck in
@@ -347,8 +347,51 @@ fn real_cloud() -> Res<Cloud> {
 
 // ---------------------------------------------------------------- normalising
 
-/// Nova's message, as a class: the part that does not name ids or hosts.
+thread_local! {
+    /// What a message may name that differs between clouds: server ids and
+    /// host names, replaced by `<a>`, `<victim>`... (set per run).
+    static NAMES: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn name_token(real: &str, token: &str) {
+    NAMES.with(|n| n.borrow_mut().push((real.to_owned(), format!("<{token}>"))));
+}
+
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Nova's message with ids and hosts replaced by the tokens of this run;
+/// any other UUID becomes `<uuid>`.
+fn normalise(m: &str) -> String {
+    let mut out = NAMES.with(|n| {
+        n.borrow()
+            .iter()
+            .fold(m.to_owned(), |acc, (real, token)| acc.replace(real, token))
+    });
+    let mut i = 0;
+    while i + 36 <= out.len() {
+        if out.is_char_boundary(i) && out.is_char_boundary(i + 36) && is_uuid(&out[i..i + 36]) {
+            out.replace_range(i..i + 36, "<uuid>");
+            i += 6;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Nova's message: its class, then the text with ids and hosts normalised.
 fn message_class(m: &str) -> String {
+    format!("{} \"{}\"", message_kind(m), normalise(m.trim()))
+}
+
+/// Nova's message, as a class: the part that does not name ids or hosts.
+fn message_kind(m: &str) -> String {
     let classes = [
         ("is still in use", "service-in-use"),
         ("target host can't be the same one", "same-host"),
@@ -372,7 +415,7 @@ fn message_class(m: &str) -> String {
             return class.to_owned();
         }
     }
-    format!("other({m})")
+    "other".into()
 }
 
 fn variant(e: &Error) -> String {
@@ -562,6 +605,7 @@ impl Run<'_> {
             .as_str()
             .ok_or(format!("boot {name}: {} {}", r.status, r.text()))?
             .to_owned();
+        name_token(&id, name);
         let nova = &self.c.nova;
         wait_for(&format!("{name} built"), self.c.patience, || {
             let s = nova.get_server(&id).map_err(|e| e.to_string())?;
@@ -591,11 +635,11 @@ impl Run<'_> {
         self.services("services at start")?;
 
         // ------------------------------------------------ boot on the victim
-        let ids: Vec<String> = ["a", "b", "c", "d", "e"]
+        let ids: Vec<String> = ["a", "b", "c", "d", "e", "f"]
             .iter()
             .map(|n| self.boot(n))
             .collect::<Res<_>>()?;
-        let (a, b, c, d, e) = (&ids[0], &ids[1], &ids[2], &ids[3], &ids[4]);
+        let (a, b, c, d, e, f) = (&ids[0], &ids[1], &ids[2], &ids[3], &ids[4], &ids[5]);
         let on = nova.list_servers_on_host(&victim);
         self.rec(
             "servers on victim",
@@ -638,6 +682,34 @@ impl Run<'_> {
             .get(&format!("/servers/{a}"))
             .map_err(|e| e.to_string())?;
         self.rec("get a at microversion 2.0", raw_outcome(r.status, &r.json()));
+        let r = self
+            .c
+            .raw
+            .clone()
+            .mv("2.53")
+            .put(&format!("/os-services/{UNKNOWN_ID}"), &json!({"forced_down": true}))
+            .map_err(|e| e.to_string())?;
+        self.rec("force down an unknown service id", raw_outcome(r.status, &r.json()));
+        let none = nova.list_services(&ServiceQuery {
+            binary: Some("nova-compute".into()),
+            host: Some("no-such-host.localdomain".into()),
+        });
+        self.rec(
+            "services of an unknown host",
+            format!("{} {}", outcome(&none), none.map(|l| l.len()).unwrap_or(0)),
+        );
+        // b is stopped while its host is alive: SHUTOFF before the failure.
+        let r = self
+            .c
+            .raw
+            .post(&format!("/servers/{b}/action"), &json!({"os-stop": null}))
+            .map_err(|e| e.to_string())?;
+        self.rec("stop b, victim alive", raw_outcome(r.status, &r.json()));
+        wait_for("b stopped", self.c.patience, || {
+            let s = nova.get_server(b).map_err(|e| e.to_string())?;
+            Ok((s.task_state.is_none() && s.vm_state.as_deref() == Some("stopped")).then_some(()))
+        })?;
+        self.server("b after stop", b, false)?;
 
         // ------------------------------------------------ the host dies
         (self.c.power)(&victim, false)?;
@@ -707,9 +779,10 @@ impl Run<'_> {
             d,
             EvacuateRequest::default(),
         );
+        self.evacuate("evacuate b (stopped)", b, EvacuateRequest::default());
         self.evacuate(
-            "evacuate b with stop (2.95)",
-            b,
+            "evacuate f with stop (2.95)",
+            f,
             EvacuateRequest {
                 stop_after: true,
                 ..Default::default()
@@ -759,11 +832,12 @@ impl Run<'_> {
             })?;
         }
         self.server("a evacuated", a, true)?;
-        self.server("b evacuated (stop)", b, true)?;
+        self.server("b evacuated (was stopped)", b, true)?;
+        self.server("f evacuated with stop (2.95)", f, true)?;
         self.server("c evacuated to spare-2", c, false)?;
         self.server("d evacuated (was powering-off)", d, true)?;
         self.server("e evacuated (was error)", e, true)?;
-        for (name, id) in [("a", a), ("d", d), ("e", e)] {
+        for (name, id) in [("a", a), ("b", b), ("d", d), ("e", e)] {
             let acts = nova.server_actions(id);
             let v = match &acts {
                 Ok(l) => l.iter().map(|x| x.action.as_str()).collect::<Vec<_>>().join(","),
@@ -772,7 +846,7 @@ impl Run<'_> {
             self.rec(&format!("instance actions of {name}, newest first"), v);
         }
         let order = ["accepted", "pre-migrating", "done", "completed"];
-        for (name, id) in [("a", a), ("b", b), ("c", c), ("d", d)] {
+        for (name, id) in [("a", a), ("b", b), ("c", c), ("d", d), ("f", f)] {
             let statuses = seen.get(id.as_str()).cloned().unwrap_or_default();
             let idx: Vec<Option<usize>> = statuses
                 .iter()
@@ -795,7 +869,7 @@ impl Run<'_> {
         let migs = self.victim_migrations()?;
         let mut per: Vec<String> = ids
             .iter()
-            .zip(["a", "b", "c", "d", "e"])
+            .zip(["a", "b", "c", "d", "e", "f"])
             .map(|(id, name)| {
                 let ms: Vec<_> = migs
                     .iter()
@@ -878,8 +952,10 @@ impl Run<'_> {
             Ok(s.first().is_some_and(|s| s.is_up()).then_some(()))
         })?;
         self.services("services after un-force")?;
+        self.hypervisor("victim hypervisor after un-force")?;
         self.server("a after recovery", a, true)?;
         self.server("b after recovery", b, true)?;
+        self.server("f after recovery", f, true)?;
         self.server("c after recovery", c, false)?;
         self.server("e after recovery", e, true)?;
         // d is not looked at again: the stop queued for the dead host is
@@ -915,6 +991,12 @@ impl Run<'_> {
 
 fn run_scenario(c: &Cloud) -> Res<Obs> {
     eprintln!("faithfulness: running the scenario against {}", c.label);
+    NAMES.with(|n| n.borrow_mut().clear());
+    name_token(UNKNOWN_ID, "unknown");
+    for (i, h) in c.hosts.iter().enumerate() {
+        name_token(h, &Roles(&c.hosts).of(Some(h)));
+        let _ = i;
+    }
     let mut run = Run {
         c,
         obs: Vec::new(),
