@@ -1186,6 +1186,7 @@ fn server_create(w: &mut World, req: &Request, ctx: &Ctx, now: f64) -> ApiResult
         }
     }
     let dest = w.schedule(now, &flavor_ref, None, forced_host.as_deref());
+    let no_host = w.no_valid_host_message(&flavor_ref, forced_host.as_deref());
     let sc = crate::scenario::ServerConfig {
         id: None,
         name,
@@ -1214,7 +1215,7 @@ fn server_create(w: &mut World, req: &Request, ctx: &Ctx, now: f64) -> ApiResult
         } else {
             s.fault = Some(crate::world::Fault {
                 code: 500,
-                message: "No valid host was found. There are not enough hosts available.".into(),
+                message: no_host.into(),
                 created: now,
             });
         }

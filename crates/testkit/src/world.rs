@@ -808,6 +808,28 @@ impl World {
             && h.ram_mb.is_none_or(|r| used.2 + ram <= r)
     }
 
+    /// Nova's NoValidHost message. When Placement has no candidate at all
+    /// (every host disabled — the COMPUTE_STATUS_DISABLED trait — or without
+    /// room for the flavor's VCPU/MEMORY_MB) the scheduler raises it with an
+    /// empty reason: `"No valid host was found. "`; when candidates exist
+    /// but the filters reject them all (down or forced down, the evacuation's
+    /// source, max_instances) the reason is `There are not enough hosts
+    /// available.` (scheduler/manager.py; the first seen against real Nova
+    /// 34 evacuating to a disabled requested host).
+    pub fn no_valid_host_message(&self, flavor_id: &str, only: Option<&str>) -> &'static str {
+        let usage = self.usage();
+        let (vcpus, ram) = self.flavor(flavor_id).map(|f| (f.vcpus as u64, f.ram)).unwrap_or((1, 512));
+        let candidates = self.hosts.iter().filter(|h| only.is_none_or(|o| o == h.name)).any(|h| {
+            let used = usage.get(&h.name).copied().unwrap_or_default();
+            !h.disabled && h.vcpus.is_none_or(|v| used.1 + vcpus <= v as u64) && h.ram_mb.is_none_or(|r| used.2 + ram <= r)
+        });
+        if candidates {
+            "No valid host was found. There are not enough hosts available."
+        } else {
+            "No valid host was found. "
+        }
+    }
+
     /// Does `host` have room for one more instance of `flavor_id`?
     pub fn has_capacity(&self, host: &str, flavor_id: &str) -> bool {
         let usage = self.usage();
@@ -931,6 +953,9 @@ impl World {
             match plan.phase {
                 0 if now >= plan.sched_at => {
                     if plan.outcome == Outcome::NoValidHost {
+                        let flavor = self.server(&inst).map(|s| s.flavor_id.clone()).unwrap_or_default();
+                        let requested = self.migrations[i].dest_compute.clone();
+                        let no_host = self.no_valid_host_message(&flavor, requested.as_deref());
                         let m = &mut self.migrations[i];
                         m.status = "error".into();
                         m.updated = Some(plan.sched_at);
@@ -944,7 +969,7 @@ impl World {
                                 finish_time: Some(plan.sched_at),
                                 result: Some("Error".into()),
                                 host: None,
-                                details: Some("No valid host was found. There are not enough hosts available.".into()),
+                                details: Some(no_host.into()),
                             });
                             if plan.keep_vm_state {
                                 s.task_state = None;
@@ -956,7 +981,7 @@ impl World {
                             s.updated = plan.sched_at;
                             s.fault = Some(Fault {
                                 code: 500,
-                                message: "No valid host was found. There are not enough hosts available.".into(),
+                                message: no_host.into(),
                                 created: plan.sched_at,
                             });
                         }
