@@ -60,6 +60,8 @@ const GOLDEN: &str = "tests/data/faithfulness-nova34.txt";
 
 type Obs = Vec<(String, String)>;
 type Res<T> = std::result::Result<T, String>;
+/// Powers a host's nova-compute off (`false`: killed, as a power loss) or on.
+type Power = Box<dyn Fn(&str, bool) -> Res<()>>;
 
 /// What differs between the simulator and the lab: how to reach it and how
 /// to power a host's nova-compute off and on.
@@ -72,7 +74,7 @@ struct Cloud {
     image_id: String,
     /// `[victim, spare-1, spare-2, ...]`
     hosts: Vec<String>,
-    power: Box<dyn Fn(&str, bool) -> Res<()>>,
+    power: Power,
     /// Bound on each wait for asynchronous progress.
     patience: Duration,
     _sim: Option<Arc<SimHandle>>,
@@ -227,7 +229,11 @@ fn real_cloud() -> Res<Cloud> {
     let raw = Api::new(&compute_url).with_token(&token).mv("2.74");
     let hosts: Vec<String> = ep["compute_hosts"]
         .as_array()
-        .map(|a| a.iter().filter_map(|h| h.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| h.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     if hosts.len() < 3 {
         return Err(format!("need 3 compute hosts in {path}, have {hosts:?}"));
@@ -269,7 +275,12 @@ fn real_cloud() -> Res<Cloud> {
             .then_some(()))
     })?;
     // Flavor and image, as lab/nova/smoke makes them.
-    if raw.get(&format!("/flavors/{FLAVOR}")).map_err(|e| e.to_string())?.status != 200 {
+    if raw
+        .get(&format!("/flavors/{FLAVOR}"))
+        .map_err(|e| e.to_string())?
+        .status
+        != 200
+    {
         let r = raw
             .post(
                 "/flavors",
@@ -395,7 +406,10 @@ fn message_kind(m: &str) -> String {
     let classes = [
         ("is still in use", "service-in-use"),
         ("target host can't be the same one", "same-host"),
-        ("`done` evacuation migration records remain", "done-evacuations-remain"),
+        (
+            "`done` evacuation migration records remain",
+            "done-evacuations-remain",
+        ),
         ("is not supported by the API", "version-not-supported"),
         ("Compute host", "compute-host-not-found"),
         ("No valid host was found", "no-valid-host"),
@@ -485,7 +499,9 @@ fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Res<Option<T>
             Err(e) => last_err = e,
         }
         if Instant::now() >= until {
-            return Err(format!("gave up waiting for {what} after {limit:?} {last_err}"));
+            return Err(format!(
+                "gave up waiting for {what} after {limit:?} {last_err}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -648,7 +664,11 @@ impl Run<'_> {
 
         // ------------------------------------------------ refusals, all up
         self.rec("get unknown server", outcome(&nova.get_server(UNKNOWN_ID)));
-        self.evacuate("evacuate unknown server", UNKNOWN_ID, EvacuateRequest::default());
+        self.evacuate(
+            "evacuate unknown server",
+            UNKNOWN_ID,
+            EvacuateRequest::default(),
+        );
         self.evacuate(
             "evacuate a to its own host (up)",
             a,
@@ -673,7 +693,10 @@ impl Run<'_> {
             .mv("2.999")
             .get(&format!("/servers/{a}"))
             .map_err(|e| e.to_string())?;
-        self.rec("get a at microversion 2.999", raw_outcome(r.status, &r.json()));
+        self.rec(
+            "get a at microversion 2.999",
+            raw_outcome(r.status, &r.json()),
+        );
         let r = self
             .c
             .raw
@@ -681,15 +704,24 @@ impl Run<'_> {
             .mv("2.0")
             .get(&format!("/servers/{a}"))
             .map_err(|e| e.to_string())?;
-        self.rec("get a at microversion 2.0", raw_outcome(r.status, &r.json()));
+        self.rec(
+            "get a at microversion 2.0",
+            raw_outcome(r.status, &r.json()),
+        );
         let r = self
             .c
             .raw
             .clone()
             .mv("2.53")
-            .put(&format!("/os-services/{UNKNOWN_ID}"), &json!({"forced_down": true}))
+            .put(
+                &format!("/os-services/{UNKNOWN_ID}"),
+                &json!({"forced_down": true}),
+            )
             .map_err(|e| e.to_string())?;
-        self.rec("force down an unknown service id", raw_outcome(r.status, &r.json()));
+        self.rec(
+            "force down an unknown service id",
+            raw_outcome(r.status, &r.json()),
+        );
         let none = nova.list_services(&ServiceQuery {
             binary: Some("nova-compute".into()),
             host: Some("no-such-host.localdomain".into()),
@@ -804,7 +836,11 @@ impl Run<'_> {
                 ..Default::default()
             },
         );
-        self.evacuate("evacuate e again (vm_state error)", e, EvacuateRequest::default());
+        self.evacuate(
+            "evacuate e again (vm_state error)",
+            e,
+            EvacuateRequest::default(),
+        );
 
         // Track: every server off the victim with no task, migrations done.
         let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -823,7 +859,11 @@ impl Run<'_> {
             }
             let migs = run.victim_migrations()?;
             let done = migs.iter().filter(|m| m.status == "done").count();
-            Ok(settled && done >= ids.len() && migs.iter().all(|m| m.status == "done" || m.status == "error"))
+            Ok(settled
+                && done >= ids.len()
+                && migs
+                    .iter()
+                    .all(|m| m.status == "done" || m.status == "error"))
         };
         {
             let me = &*self;
@@ -840,7 +880,11 @@ impl Run<'_> {
         for (name, id) in [("a", a), ("b", b), ("d", d), ("e", e)] {
             let acts = nova.server_actions(id);
             let v = match &acts {
-                Ok(l) => l.iter().map(|x| x.action.as_str()).collect::<Vec<_>>().join(","),
+                Ok(l) => l
+                    .iter()
+                    .map(|x| x.action.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
                 Err(_) => outcome(&acts),
             };
             self.rec(&format!("instance actions of {name}, newest first"), v);
@@ -924,14 +968,19 @@ impl Run<'_> {
             .mv("2.53")
             .put("/os-services/force-down", &json!({"forced_down": false}))
             .map_err(|e| e.to_string())?;
-        self.rec("PUT /os-services/force-down at 2.53", raw_outcome(r.status, &r.json()));
+        self.rec(
+            "PUT /os-services/force-down at 2.53",
+            raw_outcome(r.status, &r.json()),
+        );
         self.services("services after the refused un-force")?;
         (self.c.power)(&victim, true)?;
         wait_for("migrations completed", self.c.patience, || {
             let m = self.victim_migrations()?;
             let completed = m.iter().filter(|m| m.status == "completed").count();
-            Ok((completed >= ids.len() && m.iter().all(|m| m.status == "completed" || m.status == "error"))
-                .then_some(()))
+            Ok((completed >= ids.len()
+                && m.iter()
+                    .all(|m| m.status == "completed" || m.status == "error"))
+            .then_some(()))
         })?;
         let mut st: Vec<String> = self
             .victim_migrations()?
@@ -981,7 +1030,13 @@ impl Run<'_> {
         self.rec("delete servers", codes.join(","));
         for id in ids {
             wait_for("server deleted", self.c.patience, || {
-                Ok(self.c.nova.get_server(id).err().filter(Error::is_not_found).map(|_| ()))
+                Ok(self
+                    .c
+                    .nova
+                    .get_server(id)
+                    .err()
+                    .filter(Error::is_not_found)
+                    .map(|_| ()))
             })?;
         }
         self.rec("get deleted a", outcome(&self.c.nova.get_server(&ids[0])));
@@ -993,9 +1048,8 @@ fn run_scenario(c: &Cloud) -> Res<Obs> {
     eprintln!("faithfulness: running the scenario against {}", c.label);
     NAMES.with(|n| n.borrow_mut().clear());
     name_token(UNKNOWN_ID, "unknown");
-    for (i, h) in c.hosts.iter().enumerate() {
+    for h in &c.hosts {
         name_token(h, &Roles(&c.hosts).of(Some(h)));
-        let _ = i;
     }
     let mut run = Run {
         c,
@@ -1025,7 +1079,10 @@ fn parse(text: &str) -> Obs {
 
 /// Matching observations and a readable diff of the others.
 fn compare(left_name: &str, left: &Obs, right_name: &str, right: &Obs) -> (usize, Vec<String>) {
-    let r: BTreeMap<&str, &str> = right.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r: BTreeMap<&str, &str> = right
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let l: BTreeMap<&str, &str> = left.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let w = left_name.len().max(right_name.len());
     let mut same = 0;
@@ -1036,12 +1093,16 @@ fn compare(left_name: &str, left: &Obs, right_name: &str, right: &Obs) -> (usize
             Some(rv) => diff.push(format!(
                 "~ {k}\n    {left_name:w$}: {v}\n    {right_name:w$}: {rv}"
             )),
-            None => diff.push(format!("- {k}\n    {left_name:w$}: {v}\n    {right_name:w$}: (absent)")),
+            None => diff.push(format!(
+                "- {k}\n    {left_name:w$}: {v}\n    {right_name:w$}: (absent)"
+            )),
         }
     }
     for (k, v) in right {
         if !l.contains_key(k.as_str()) {
-            diff.push(format!("+ {k}\n    {left_name:w$}: (absent)\n    {right_name:w$}: {v}"));
+            diff.push(format!(
+                "+ {k}\n    {left_name:w$}: (absent)\n    {right_name:w$}: {v}"
+            ));
         }
     }
     (same, diff)
@@ -1050,7 +1111,10 @@ fn compare(left_name: &str, left: &Obs, right_name: &str, right: &Obs) -> (usize
 fn report(left_name: &str, left: &Obs, right_name: &str, right: &Obs) -> bool {
     let (same, diff) = compare(left_name, left, right_name, right);
     if !diff.is_empty() {
-        eprintln!("faithfulness: {left_name} vs {right_name}: {} difference(s):", diff.len());
+        eprintln!(
+            "faithfulness: {left_name} vs {right_name}: {} difference(s):",
+            diff.len()
+        );
         for d in &diff {
             eprintln!("{d}");
         }
