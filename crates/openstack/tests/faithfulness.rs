@@ -844,20 +844,22 @@ impl Run<'_> {
 
         // Track: every server off the victim with no task, migrations done.
         let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        // One listing per round serves both the progression and the check,
+        // so the last status seen is the one the wait ended on.
         let mut track = |run: &Run| -> Res<bool> {
-            for m in run.victim_migrations()? {
-                let iid = m.instance_uuid.clone().unwrap_or_default();
-                let list = seen.entry(iid).or_default();
-                if list.last() != Some(&m.status) {
-                    list.push(m.status.clone());
-                }
-            }
             let mut settled = true;
             for id in &ids {
                 let s = run.c.nova.get_server(id).map_err(|e| e.to_string())?;
                 settled &= s.task_state.is_none() && s.host.as_deref() != Some(victim.as_str());
             }
             let migs = run.victim_migrations()?;
+            for m in &migs {
+                let iid = m.instance_uuid.clone().unwrap_or_default();
+                let list = seen.entry(format!("{iid} {}", m.id)).or_default();
+                if list.last() != Some(&m.status) {
+                    list.push(m.status.clone());
+                }
+            }
             let done = migs.iter().filter(|m| m.status == "done").count();
             Ok(settled
                 && done >= ids.len()
@@ -891,7 +893,12 @@ impl Run<'_> {
         }
         let order = ["accepted", "pre-migrating", "done", "completed"];
         for (name, id) in [("a", a), ("b", b), ("c", c), ("d", d), ("f", f)] {
-            let statuses = seen.get(id.as_str()).cloned().unwrap_or_default();
+            // The one migration of this server (e, with two, is not listed).
+            let statuses = seen
+                .iter()
+                .find(|(k, _)| k.starts_with(&format!("{id} ")))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
             let idx: Vec<Option<usize>> = statuses
                 .iter()
                 .map(|s| order.iter().position(|o| o == s))
