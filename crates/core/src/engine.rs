@@ -507,15 +507,25 @@ impl Engine<'_> {
             info!("fencing history of {host} cannot be read here; relying on nova's forced-down");
             return Ok(svc);
         }
-        let pending = events.iter().any(|(_, e)| e.state == FenceState::Pending);
+        // Only a fencing (off/reboot) in progress is waited for: the unfencing (`on`) of a node
+        // that came back is requested by Pacemaker as soon as it rejoins and, in the production
+        // recipe, waits (fence_compute `on`, nova-compute-wait) for this very evacuation.
+        let pending = events
+            .iter()
+            .any(|(_, e)| e.state == FenceState::Pending && matches!(e.action.as_str(), "off" | "reboot"));
         if pending && self.settings.fence_check == FenceCheck::InsideFencing {
             return Ok(svc);
         }
         if pending {
             return Err(EngineError::NotFenced(format!("waiting for {host}: its fencing is still in progress")));
         }
-        // The latest completed operation decides: a later unfencing (`on`) means the node is back.
-        let latest = events.iter().max_by_key(|(i, e)| (e.completed_epoch.unwrap_or(i64::MIN), *i)).map(|(_, e)| e);
+        // The latest successful operation decides: a later successful unfencing (`on`) means the
+        // node is back; a failed or pending one changed nothing.
+        let latest = events
+            .iter()
+            .filter(|(_, e)| e.state == FenceState::Success)
+            .max_by_key(|(i, e)| (e.completed_epoch.unwrap_or(i64::MIN), *i))
+            .map(|(_, e)| e);
         match latest {
             None => Err(EngineError::NotFenced(format!(
                 "refusing to evacuate {host}: pacemaker has no record of fencing it (nodes {}); set fence_check=nova to rely on nova alone",

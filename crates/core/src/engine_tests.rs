@@ -120,6 +120,23 @@ fn pacemaker_history_must_confirm_the_fencing() {
     cluster.fenced("dead", 300);
     assert!(run(&nova, &settings, Some(&cluster)).unwrap().ok());
 
+    // Fenced, then the node rejoined: its unfencing is pending (fence_compute `on` waits for this
+    // evacuation) or failed (timed out waiting): the node is still fenced, evacuate.
+    let (nova, _) = cloud(1);
+    let cluster = FakeCluster::new("ctl0");
+    cluster.fenced("dead", 100);
+    for (state, at) in [(FenceState::Failed, Some(200)), (FenceState::Pending, None)] {
+        cluster.history_event(FenceEvent {
+            target: "dead".into(),
+            action: "on".into(),
+            state,
+            completed: None,
+            completed_epoch: at,
+            delegate: None,
+        });
+    }
+    assert!(run(&nova, &settings, Some(&cluster)).unwrap().ok());
+
     // History unreadable here (no fencer): Nova's forced-down alone decides.
     let (nova, _) = cloud(1);
     let cluster = FakeCluster::new("ctl0");

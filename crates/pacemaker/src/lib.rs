@@ -84,8 +84,9 @@ impl Cluster for Tools {
     }
 
     fn fence_history(&self, node: &str, deadline: Instant) -> Result<Option<Vec<FenceEvent>>, PcmkError> {
+        // --verbose: without it stonith_admin prints one event, not necessarily the latest.
         let arg = format!("--history={node}");
-        match run_tool(&self.prog("stonith_admin"), &[&arg, "--output-as=xml"], deadline) {
+        match run_tool(&self.prog("stonith_admin"), &[&arg, "--output-as=xml", "--verbose"], deadline) {
             Ok(xml) => Ok(Some(parse_history_xml(&xml))),
             Err(PcmkError::NotInstalled(_)) => Ok(None),
             // No fencer to ask (a remote node, a stopped cluster): the history is unknown.
