@@ -9,21 +9,20 @@
 //! * `list`/`list-status`: the nova-compute hosts; `monitor`: Keystone and Nova answer.
 //! * `on`: not supported (exit 1), as the reference.
 
-use crate::shared::{LogBridge, engine_config, options};
+use crate::shared::{engine_config, options};
 use iha_core::engine::{Engine, EngineError, FenceCheck, Limiter, fenced_in_nova};
 use iha_core::{naming, storm};
 use iha_fence::{Context, FenceError, Handlers, ListEntry, Power};
 use iha_openstack::{Client, ComputeApi, Deadline, Interface, ServiceQuery};
 use iha_pacemaker::{Cluster, Tools};
 use log::{error, info};
-use std::sync::Arc;
 
 /// The `fence_evacuate` handlers.
 #[derive(Debug, Default)]
 pub struct FenceEvacuate;
 
 fn connect(ctx: &Context<'_>) -> Result<Client, FenceError> {
-    let opts = options(ctx.values, ctx.password()).map_err(FenceError::new)?.with_logger(Arc::new(LogBridge));
+    let opts = options(ctx.values, ctx.password()).map_err(FenceError::new)?;
     Ok(Client::new(opts).with_deadline(ctx.deadline.map_or(Deadline::NONE, Deadline::at)))
 }
 

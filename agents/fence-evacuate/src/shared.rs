@@ -1,13 +1,12 @@
 //! What fence_evacuate and NovaEvacuate share: the evacuation engine's parameters (one
 //! description, so both agents document and accept them identically), their translation into
-//! the engine's settings, and the OpenStack connection from agent parameters (the OCF and the
-//! fence agents name the connection parameters the same way).
+//! the engine's settings, and the OpenStack connection from agent parameters.
 
 use iha_core::engine::{FenceCheck, Settings};
 use iha_core::policy::PolicyConfig;
 use iha_core::storm::StormLimits;
 use iha_meta::{Getopt, Param, Type, Values};
-use iha_openstack::{AuthParams, ConnectionOptions, Level, Logger, Secret};
+use iha_openstack::{ConnectionOptions, options_from_values};
 use std::time::Duration;
 
 /// Order of our additions in fence metadata: after every reference parameter.
@@ -257,68 +256,10 @@ pub fn engine_config(v: &Values, fence_check: FenceCheck) -> Result<(Settings, P
     Ok((settings, policy, storm))
 }
 
-/// Forwards `iha-openstack` log records to the `log` facade (the runners' syslog/stderr with
-/// redaction).
-#[derive(Debug)]
-pub struct LogBridge;
-
-impl Logger for LogBridge {
-    fn log(&self, level: Level, message: &str) {
-        let l = match level {
-            Level::Debug => log::Level::Debug,
-            Level::Info => log::Level::Info,
-            Level::Warn => log::Level::Warn,
-            Level::Error => log::Level::Error,
-        };
-        log::log!(target: "openstack", l, "{message}");
-    }
-}
-
-/// The agent's OpenStack parameters as one layer of connection settings. Defaults nobody
-/// wrote (`user_domain=Default`, `endpoint_type=internalURL`) do not override a `cloud`.
-pub fn auth_params(v: &Values, password: Option<&str>) -> AuthParams {
-    let cloud = v.nonempty("cloud").map(str::to_string);
-    let own = |name: &str| -> Option<String> {
-        if cloud.is_some() && !v.is_given(name) {
-            return None;
-        }
-        v.nonempty(name).map(str::to_string)
-    };
-    let given = |name: &str| v.nonempty(name).map(str::to_string);
-    let mut p = AuthParams {
-        cloud: cloud.clone(),
-        auth_url: given("auth_url"),
-        username: given("username"),
-        user_id: given("user_id"),
-        password: password.filter(|p| !p.is_empty()).map(Secret::from),
-        project_name: given("tenant_name"),
-        project_id: given("project_id"),
-        user_domain_name: own("user_domain"),
-        project_domain_name: own("project_domain"),
-        application_credential_id: given("application_credential_id"),
-        application_credential_name: given("application_credential_name"),
-        application_credential_secret: v.get("application_credential_secret").filter(|s| !s.is_empty()).map(Secret::from),
-        region_name: given("region_name"),
-        interface: own("endpoint_type"),
-        cacert: given("cacert").map(Into::into),
-        cert: given("cert").map(Into::into),
-        key: given("key").map(Into::into),
-        // Booleans by value (D1): insecure=false keeps verification on.
-        insecure: v.is_given("insecure").then(|| v.flag("insecure")).filter(|i| *i),
-        ..Default::default()
-    };
-    if let Some(u) = given("compute_endpoint") {
-        p.endpoint_overrides.insert("compute".into(), u);
-    }
-    if let Some(u) = given("image_endpoint") {
-        p.endpoint_overrides.insert("image".into(), u);
-    }
-    p
-}
-
-/// Connection options from the parameters, clouds.yaml and `OS_*`; no network.
+/// Connection options from the parameters, clouds.yaml and `OS_*`; no network. The client logs
+/// through the `log` facade, so its records land in the agent's log with the runtime's redaction.
 pub fn options(v: &Values, password: Option<&str>) -> Result<ConnectionOptions, String> {
-    ConnectionOptions::from_process_env(auth_params(v, password)).map_err(|e| format!("openstack credentials: {e}"))
+    options_from_values(v, password).map_err(|e| format!("openstack credentials: {e}"))
 }
 
 #[cfg(test)]

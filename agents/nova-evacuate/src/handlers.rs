@@ -19,7 +19,7 @@
 //! Nova unreachable: the monitor still returns 0 (running) and logs an error; see
 //! docs/deviations.md. Probes only check the state file.
 
-use iha_agent_fence_evacuate::shared::{LogBridge, engine_config, options};
+use iha_agent_fence_evacuate::shared::{engine_config, options};
 use iha_core::clock::now_epoch;
 use iha_core::engine::{Engine, EngineError, FenceCheck, Limiter};
 use iha_core::state::{self, Mark, Plan};
@@ -125,7 +125,7 @@ pub fn monitor_with(ctx: &Context<'_>, cluster: &dyn Cluster) -> Result<(), OcfE
     if work.is_empty() {
         return Ok(());
     }
-    let opts = options(ctx.values, ctx.values.get("password")).map_err(OcfError::configured)?.with_logger(std::sync::Arc::new(LogBridge));
+    let opts = options(ctx.values, ctx.values.get("password")).map_err(OcfError::configured)?;
     let nova = Client::new(opts).with_deadline(Deadline::at(ctx.deadline));
     let services = match nova.list_services(&ServiceQuery { binary: Some("nova-compute".into()), host: None }) {
         Ok(s) => s,

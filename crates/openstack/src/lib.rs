@@ -45,6 +45,7 @@ mod keystone;
 mod logging;
 mod microversion;
 mod models;
+mod params;
 mod secret;
 mod timefmt;
 mod url;
@@ -68,4 +69,5 @@ pub use models::{
     ImageQuery, InstanceAction, Migration, MigrationQuery, ResetState, Server, ServerFault,
     ServerFlavor, Service, ServiceQuery, ServiceRef,
 };
+pub use params::{auth_params_from_values, check_values, options_from_values};
 pub use secret::Secret;
