@@ -144,18 +144,7 @@ impl Env for ProcessEnv {
 /// Runs the agent as a process: reads `std::env::args`, stdin, the environment; returns the exit
 /// code. A panic anywhere becomes a `Failed:` line and exit 1, never only a backtrace.
 pub fn run(agent: &'static Agent, handlers: &dyn Handlers) -> ExitCode {
-    std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic".into());
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("Failed: internal error: {}{at}", iha_log::redact(&msg));
-        // Exit here: with panic=abort the process would otherwise die of SIGABRT (134).
-        std::process::exit(1);
-    }));
+    iha_log::install_panic_hook(|m| format!("Failed: {m}"), 1);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut stdin = std::io::stdin().lock();
     let mut stdout = std::io::stdout().lock();

@@ -257,6 +257,24 @@ impl Log for Logger {
     }
 }
 
+/// Makes a panic anywhere in the process a clean failure: `line` turns the (redacted) panic
+/// message into the one line printed on stderr, then the process exits with `code`. Exiting in
+/// the hook matters: with `panic = "abort"` the process would otherwise die of SIGABRT (134)
+/// with only a backtrace, which Pacemaker reports as a crash without a reason.
+pub fn install_panic_hook(line: fn(&str) -> String, code: i32) {
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("{}", line(&format!("internal error: {}{at}", redact(&msg))));
+        std::process::exit(code);
+    }));
+}
+
 /// A UTC wall-clock time broken into fields (no timezone database needed, nothing to go wrong
 /// in a minimal environment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -174,18 +174,13 @@ pub trait ResourceAgent {
 
 /// Runs the agent as a process (`argv[1]` is the action) and returns its exit code.
 pub fn run(agent: &'static Agent, handlers: &dyn ResourceAgent) -> ExitCode {
-    std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic".into());
-        let prefix =
-            std::env::var("OCF_EXIT_REASON_PREFIX").unwrap_or_else(|_| "ocf-exit-reason:".into());
-        eprintln!("{prefix}internal error: {}", iha_log::redact(&msg));
-        std::process::exit(Status::ErrGeneric as i32);
-    }));
+    iha_log::install_panic_hook(
+        |m| {
+            let prefix = std::env::var("OCF_EXIT_REASON_PREFIX").unwrap_or_else(|_| "ocf-exit-reason:".into());
+            format!("{prefix}{m}")
+        },
+        Status::ErrGeneric as i32,
+    );
     let action = std::env::args().nth(1);
     let mut stdout = std::io::stdout().lock();
     let code = run_io(agent, handlers, action.as_deref(), &mut stdout, &ProcessEnv);
