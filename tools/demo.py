@@ -279,7 +279,18 @@ def main():
         if "attr_no" not in m:
             missing.append("evacuate never became no (values seen: %s)" % fl.attr_values)
         problems.append("failover did not complete within %.0f s: %s" % (args.timeout, "; ".join(missing) or "?"))
-    elif run:
+    else:
+        seq = []
+        for v in fl.attr_values:
+            k = v if v in ("yes", "no", "(unset)") else "marker"
+            if not seq or seq[-1] != k:
+                seq.append(k)
+        if "yes" not in seq or "no" not in seq[seq.index("yes"):] or "marker" not in seq[seq.index("yes"):]:
+            problems.append("evacuate of %s went %s, expected yes -> marker -> no" % (node, fl.attr_values))
+        for k in ("nova_unforce", "service_forced_down_false", "nova_enable", "service_status_enabled"):
+            if k in fl.m and "attr_no" in fl.m and fl.m[k] < fl.m["attr_no"] - 0.002:
+                problems.append("%s before evacuate=no" % k)
+    if reached and run:
         problems += L.check_failover(run, [node], {s: h for s, h in placed.items() if L.short(h) == node},
                                      [s for s, h in placed.items() if L.short(h) != node])
     print("\ntimeline JSON: %s" % args.json, flush=True)
