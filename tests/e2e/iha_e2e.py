@@ -211,9 +211,36 @@ class Run:
     def nova_log(self):
         return [e for e in self.sim.log("nova", self.seq0) if e["seq"] > self.seq0]
 
+    def sample(self, interval=0.2):
+        """record every nova-compute heartbeat (last_heartbeat of /sim/state) from now on, in a
+        thread; the simulator does not log its control API"""
+        import threading
+        self.beats = {}
+        self.sampling = True
+
+        def loop():
+            while self.sampling:
+                try:
+                    for h in self.sim.state()["hosts"]:
+                        self.beats.setdefault(h["name"], set()).add(h["last_heartbeat"])
+                except Exception:
+                    pass
+                time.sleep(interval)
+        self.sampler = threading.Thread(target=loop, daemon=True)
+        self.sampler.start()
+
+    def stop_sampling(self):
+        self.sampling = False
+
     def heartbeats(self, host):
-        return [e["started"] for e in self.sim.log("sim", self.seq0)
-                if e["seq"] > self.seq0 and e["path"].startswith("/sim/hosts/%s/heartbeat" % host)]
+        out = []
+        for v in getattr(self, "beats", {}).get(host, ()):
+            try:
+                out.append(datetime.datetime.strptime(v, "%Y-%m-%dT%H:%M:%S.%f").replace(
+                    tzinfo=datetime.timezone.utc).timestamp())
+            except (ValueError, TypeError):
+                pass
+        return sorted(t for t in out if t >= self.t_start)
 
     def attrs(self, host):
         return [(t, old, new) for t, h, old, new in attr_changes(self.pcmk_text()) if h == fqdn(host)]
