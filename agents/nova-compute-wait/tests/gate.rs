@@ -61,6 +61,9 @@ fn sim() -> SimHandle {
         ..HostConfig::default()
     });
     s.hosts.push(HostConfig { name: "compute-1.localdomain".into(), ..HostConfig::default() });
+    // The evacuated instance, now on compute-1 (Nova completes an evacuation record only for
+    // an instance that exists).
+    s.add_servers("compute-1.localdomain", "vm", 1);
     Simulator::start(s).unwrap()
 }
 
@@ -88,11 +91,12 @@ fn settings(delay: u64, timeout: Option<u64>) -> Settings {
 }
 
 fn evacuation(sim: &SimHandle, id: u64, status: &str) {
+    let instance = sim.state().servers.first().map(|s| s.id.clone()).unwrap_or_default();
     sim.with_world(|w| {
         w.migrations.push(Migration {
             id,
             uuid: format!("00000000-0000-4000-8000-{id:012}"),
-            instance_uuid: format!("10000000-0000-4000-8000-{id:012}"),
+            instance_uuid: instance,
             source_compute: Some(HOST.into()),
             source_node: Some(HOST.into()),
             dest_compute: Some("compute-1.localdomain".into()),
