@@ -23,12 +23,10 @@ use iha_core::naming::{self, LocalHost, NamingError, NovaConfPaths};
 use iha_core::unfence::{self, Clock, Options, Unforce, UnfenceError, is_settled};
 use iha_meta::Values;
 use iha_ocf::{Context, OcfError, Running, Status};
-use iha_openstack::{AuthParams, Client, ComputeApi, ConnectionOptions, Deadline, MigrationQuery, Secret, Service, ServiceQuery};
+use iha_openstack::{AuthParams, Client, ComputeApi, ConnectionOptions, Deadline, MigrationQuery, Service, ServiceQuery, auth_params_from_values};
 use iha_pacemaker::{Cluster, EVACUATE_ATTR, Tools};
 use log::{info, warn};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The default nova.conf; its absence is normal on nodes that run nova-compute in a container.
@@ -96,40 +94,10 @@ impl Settings {
     }
 }
 
-/// The OCF agents' OpenStack parameters as the client's explicit settings.
+/// The OCF agents' OpenStack parameters as the client's explicit settings (the mapping every
+/// agent shares).
 pub fn auth_params(values: &Values) -> AuthParams {
-    let s = |n: &str| values.nonempty(n).map(str::to_string);
-    // Secrets are not trimmed: blanks may be part of a password.
-    let secret = |n: &str| values.get(n).filter(|v| !v.is_empty()).map(Secret::from);
-    let mut endpoint_overrides = BTreeMap::new();
-    for (param, service) in [("compute_endpoint", "compute"), ("image_endpoint", "image")] {
-        if let Some(v) = s(param) {
-            endpoint_overrides.insert(service.to_string(), v);
-        }
-    }
-    AuthParams {
-        cloud: s("cloud"),
-        auth_url: s("auth_url"),
-        username: s("username"),
-        user_id: s("user_id"),
-        password: secret("password"),
-        project_name: s("tenant_name"),
-        project_id: s("project_id"),
-        user_domain_name: s("user_domain"),
-        project_domain_name: s("project_domain"),
-        application_credential_id: s("application_credential_id"),
-        application_credential_name: s("application_credential_name"),
-        application_credential_secret: secret("application_credential_secret"),
-        region_name: s("region_name"),
-        interface: s("endpoint_type"),
-        cacert: s("cacert").map(PathBuf::from),
-        cert: s("cert").map(PathBuf::from),
-        key: s("key").map(PathBuf::from),
-        // Only an explicit value overrides clouds.yaml; insecure=0 keeps verification on.
-        insecure: values.is_given("insecure").then(|| values.flag("insecure")),
-        endpoint_overrides,
-        ..AuthParams::default()
-    }
+    auth_params_from_values(values, values.get("password").filter(|p| !p.is_empty()))
 }
 
 /// Resolves the connection settings (parameters over clouds.yaml over `OS_*`). No credential
@@ -147,12 +115,8 @@ pub fn connection(values: &Values) -> Result<Option<ConnectionOptions>, OcfError
         Err(_) if !any => return Ok(None),
         Err(e) => return Err(OcfError::configured(format!("OpenStack connection: {e}"))),
     };
-    Ok(Some(opts.with_logger(Arc::new(|level: iha_openstack::Level, msg: &str| match level {
-        iha_openstack::Level::Debug => log::debug!("{msg}"),
-        iha_openstack::Level::Info => log::info!("{msg}"),
-        iha_openstack::Level::Warn => log::warn!("{msg}"),
-        iha_openstack::Level::Error => log::error!("{msg}"),
-    }))))
+    // The client logs through the `log` facade by default: its records land in the agent's log.
+    Ok(Some(opts))
 }
 
 /// TLS files named by the parameters must exist on this node (5 when not).

@@ -13,13 +13,15 @@ use iha_meta::Values;
 
 /// The agent's parameters as one layer of connection settings (explicit parameters win over
 /// clouds.yaml and `OS_*`, see [`ConnectionOptions::resolve`]). `password` is the resolved
-/// password (fence agents may run `password_script`).
+/// password (fence agents may run `password_script`; OCF agents pass their `password`).
 pub fn auth_params_from_values(v: &Values, password: Option<&str>) -> AuthParams {
     let cloud = v.nonempty("cloud").map(str::to_string);
     let has = |name: &str| v.agent().param(name).is_some();
     let given = |name: &str| if has(name) { v.nonempty(name).map(str::to_string) } else { None };
     // A documented default is not a choice: it must not override the named cloud.
     let own = |name: &str| if cloud.is_some() && !(has(name) && v.is_given(name)) { None } else { given(name) };
+    // Secrets are not trimmed: blanks may be part of a password.
+    let secret = |name: &str| if has(name) { v.get(name).filter(|s| !s.is_empty()).map(Secret::from) } else { None };
     let mut p = AuthParams {
         cloud: cloud.clone(),
         auth_url: given("auth_url"),
@@ -32,7 +34,7 @@ pub fn auth_params_from_values(v: &Values, password: Option<&str>) -> AuthParams
         project_domain_name: own("project_domain"),
         application_credential_id: given("application_credential_id"),
         application_credential_name: given("application_credential_name"),
-        application_credential_secret: given("application_credential_secret").map(Secret::from),
+        application_credential_secret: secret("application_credential_secret"),
         region_name: given("region_name"),
         interface: own("endpoint_type"),
         cacert: given("cacert").map(Into::into),
