@@ -51,9 +51,18 @@ impl std::error::Error for PcmkError {}
 
 /// Runs `program args…` and returns its stdout; kills it at `deadline`.
 pub fn run_tool(program: &Path, args: &[&str], deadline: Instant) -> Result<String, PcmkError> {
+    run_tool_unsetting(program, args, deadline, &[])
+}
+
+/// [`run_tool`] with the variables `unset` removed from the child's environment.
+pub fn run_tool_unsetting(program: &Path, args: &[&str], deadline: Instant, unset: &[&str]) -> Result<String, PcmkError> {
     let name = program.display().to_string();
     log::debug!("running {name} {}", args.join(" "));
-    let mut child = Command::new(program)
+    let mut cmd = Command::new(program);
+    for v in unset {
+        cmd.env_remove(v);
+    }
+    let mut child = cmd
         .args(args)
         .env("LC_ALL", "C")
         .env("LANG", "C")

@@ -15,7 +15,7 @@ pub mod fake;
 mod history;
 
 pub use attrd::{parse_attrd_lines, unescape};
-pub use exec::{PcmkError, run_tool};
+pub use exec::{PcmkError, run_tool, run_tool_unsetting};
 pub use history::{FenceEvent, FenceState, parse_history_xml};
 
 use std::time::Instant;
@@ -62,7 +62,15 @@ impl Cluster for Tools {
     }
 
     fn attr_query_all(&self, name: &str, deadline: Instant) -> Result<Vec<(String, String)>, PcmkError> {
-        match run_tool(&self.prog("attrd_updater"), &["-n", name, "-Q", "-A"], deadline) {
+        // Under pacemaker-execd, OCF_RESKEY_CRM_meta_on_node is set and attrd_updater takes it as
+        // the node to query even with -A: it would answer for this node only (seen on the lab:
+        // `host="ctl0" value=""` while compute-0 was marked yes), and nothing is ever evacuated.
+        match run_tool_unsetting(
+            &self.prog("attrd_updater"),
+            &["-n", name, "-Q", "-A"],
+            deadline,
+            &["OCF_RESKEY_CRM_meta_on_node", "OCF_RESKEY_CRM_meta_on_node_uuid"],
+        ) {
             Ok(text) => Ok(parse_attrd_lines(&text)),
             // "attribute does not exist": no host was ever marked (REFERENCE.md §5.5 filters it).
             Err(e) if e.is_absent_attribute() => Ok(Vec::new()),
