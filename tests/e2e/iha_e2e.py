@@ -142,7 +142,7 @@ def nodes_online(nodes, out=None):
 def evacuate_value(host):
     r = sh("attrd_updater", "-p", "-n", "evacuate", "-Q", "-N", fqdn(host), check=False, timeout=10)
     m = re.search(r'value="([^"]*)"', r.stdout)
-    return m.group(1) if m else None
+    return m.group(1) if m and m.group(1) else None   # unset: value=""
 
 
 def log_size(path):
@@ -166,7 +166,9 @@ def pcmk_time(line):
         return datetime.datetime.strptime("%d %s" % (datetime.date.today().year, line[:19]),
                                           "%Y %b %d %H:%M:%S.%f").timestamp()
     except ValueError:
-        return None
+        # an agent's own line in pacemaker.log (HA_LOGFILE): "NovaEvacuate(...)[pid]: 2026/11/21_20:42:50 ..."
+        ts = re.search(r"(\d{4}/\d\d/\d\d_\d\d:\d\d:\d\d)", line)
+        return datetime.datetime.strptime(ts.group(1), "%Y/%m/%d_%H:%M:%S").timestamp() if ts else None
 
 
 ATTR_RX = re.compile(r"Setting evacuate\[(\S+)\]: (\S+) -> (\S+)")
