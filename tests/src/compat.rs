@@ -189,19 +189,27 @@ impl Run {
 }
 
 /// Where the reference agent `name` is: the Python script among `/usr/sbin/<name>` and
-/// `/usr/sbin/<name>.distrib` (or `IHA_REFERENCE_DIR`), provided `/usr/bin/python3` can import
-/// novaclient. `None` when it is not available here.
+/// `/usr/sbin/<name>.distrib` (the lab's diversion) and `/usr/sbin/<name>.fence-agents` (our
+/// package's diversion), or `IHA_REFERENCE_DIR`, provided `/usr/bin/python3` can import
+/// novaclient. `None` when it is not available here — unless `IHA_REQUIRE_REFERENCE` is set
+/// (tools/test-all sets it), where a missing reference is a failure, not a silent one-sided run.
 pub fn reference_agent(name: &str) -> Option<PathBuf> {
     let dirs: Vec<PathBuf> = match std::env::var_os("IHA_REFERENCE_DIR") {
         Some(d) => vec![PathBuf::from(d)],
         None => vec![PathBuf::from("/usr/sbin")],
     };
-    let found = dirs.iter().flat_map(|d| [d.join(format!("{name}.distrib")), d.join(name)]).find(|p| {
+    let candidates = |d: &PathBuf| [d.join(format!("{name}.distrib")), d.join(format!("{name}.fence-agents")), d.join(name)];
+    let found = dirs.iter().flat_map(candidates).find(|p| {
         let mut head = [0u8; 64];
         std::fs::File::open(p)
             .and_then(|mut f| f.read(&mut head))
             .is_ok_and(|n| head[..n].starts_with(b"#!") && String::from_utf8_lossy(&head[..n]).contains("python"))
-    })?;
+    });
+    let required = std::env::var_os("IHA_REQUIRE_REFERENCE").is_some();
+    let Some(found) = found else {
+        assert!(!required, "the Python reference {name} is not installed (Debian fence-agents); IHA_REQUIRE_REFERENCE is set");
+        return None;
+    };
     static NOVACLIENT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let ok = *NOVACLIENT.get_or_init(|| {
         Command::new("/usr/bin/python3")
@@ -211,6 +219,7 @@ pub fn reference_agent(name: &str) -> Option<PathBuf> {
             .status()
             .is_ok_and(|s| s.success())
     });
+    assert!(ok || !required, "/usr/bin/python3 cannot import novaclient/keystoneauth1 for the reference {name}; IHA_REQUIRE_REFERENCE is set");
     ok.then_some(found)
 }
 
