@@ -166,7 +166,7 @@ def main():
     node = args.node
     real = L.RealNova() if args.nova == "real" else None
     sim = None if real else L.Sim()
-    prefix = "demo-%s-" % time.strftime("%H%M%S")
+    prefix = "vm%s-" % time.strftime("%H%M")
 
     # ------------------------------------------------------------ instances
     t = time.time()
@@ -190,7 +190,7 @@ def main():
             per[nodes[i % len(nodes)]] += 1
         for n, k in per.items():
             if k:
-                for sid in sim.boot(L.fqdn(n), k, prefix + n.split("-")[-1] + "-"):
+                for sid in sim.boot(L.fqdn(n), k, prefix + "c" + n.split("-")[-1]):
                     placed[sid] = L.fqdn(n)
     spread = {}
     for h in placed.values():
