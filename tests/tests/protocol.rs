@@ -130,3 +130,28 @@ fn nix_is_root() -> bool {
         .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
         .unwrap_or(false)
 }
+
+#[test]
+fn info_reaches_the_log_file_without_verbose_but_not_stderr() {
+    // D7: progress is visible without debug; stderr (logged by Pacemaker as warnings) stays quiet.
+    let log = std::env::temp_dir().join(format!("iha-protocol-d7-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let o = fence(
+        "fence_compute",
+        &[],
+        &format!("action=validate-all\nauth_url=http://127.0.0.1:5000/v3\nlogin=admin\npasswd=pw\ntenant_name=admin\ndebug_file={}\n", log.display()),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let written = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(written.contains(" INFO: "), "debug_file gets INFO without verbose: {written:?}");
+    assert!(!text(&o.stderr).contains("INFO"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn ocf_verbose_turns_on_debug_output() {
+    // D24: the reference's `verbose` parameter really raises the detail level.
+    let quiet = ocf("NovaEvacuate", "validate-all", &[("OCF_RESKEY_auth_url", "http://k/v3")]);
+    let verbose = ocf("NovaEvacuate", "validate-all", &[("OCF_RESKEY_auth_url", "http://k/v3"), ("OCF_RESKEY_verbose", "1")]);
+    assert!(!text(&quiet.stderr).contains("DEBUG"), "{}", text(&quiet.stderr));
+    assert!(text(&verbose.stderr).contains("DEBUG"), "{}", text(&verbose.stderr));
+}
