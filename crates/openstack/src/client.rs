@@ -735,11 +735,7 @@ impl ComputeApi for Client {
                 Vec::new(),
                 mv,
                 |b: HypervisorsBody| {
-                    let next = b
-                        .hypervisors_links
-                        .iter()
-                        .any(|l| l.rel == "next")
-                        .then(|| next_marker(&b.hypervisors_links).unwrap_or_default());
+                    let next = next_page(&b.hypervisors_links);
                     (b.hypervisors, next)
                 },
                 |h| h.id.clone(),
@@ -757,11 +753,7 @@ impl ComputeApi for Client {
             vec![("all_tenants", "1".into()), ("host", host.to_owned())],
             mv,
             |b: ServersBody| {
-                let next = b
-                    .servers_links
-                    .iter()
-                    .any(|l| l.rel == "next")
-                    .then(|| next_marker(&b.servers_links).unwrap_or_default());
+                let next = next_page(&b.servers_links);
                 (b.servers, next)
             },
             |s| s.id.clone(),
@@ -810,11 +802,7 @@ impl ComputeApi for Client {
             vec![("is_public", "None".into())],
             mv,
             |b: FlavorsBody| {
-                let next = b
-                    .flavors_links
-                    .iter()
-                    .any(|l| l.rel == "next")
-                    .then(|| next_marker(&b.flavors_links).unwrap_or_default());
+                let next = next_page(&b.flavors_links);
                 (b.flavors, next)
             },
             |f| f.id.clone(),
@@ -985,11 +973,7 @@ impl ComputeApi for Client {
                 p,
                 mv,
                 |b: MigrationsBody| {
-                    let next = b
-                        .migrations_links
-                        .iter()
-                        .any(|l| l.rel == "next")
-                        .then(|| next_marker(&b.migrations_links).unwrap_or_default());
+                    let next = next_page(&b.migrations_links);
                     (b.migrations, next)
                 },
                 // The 2.59 marker is the migration's uuid.

@@ -537,6 +537,13 @@ pub(crate) fn next_marker(links: &[Link]) -> Option<String> {
     query_param(href, "marker")
 }
 
+/// Whether there is a next page and its marker: `Some(marker)` with a `rel=next` link (an empty
+/// marker when the link names none, so the caller continues from the last item it got), `None`
+/// on the last page.
+pub(crate) fn next_page(links: &[Link]) -> Option<String> {
+    links.iter().any(|l| l.rel == "next").then(|| next_marker(links).unwrap_or_default())
+}
+
 /// One query parameter of a URL, percent-decoded.
 pub(crate) fn query_param(url: &str, key: &str) -> Option<String> {
     let q = url.split_once('?')?.1;
