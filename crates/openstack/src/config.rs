@@ -13,7 +13,6 @@
 //! tests can supply their own.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,8 +24,9 @@ use crate::logging::{LogSink, Logger};
 use crate::secret::Secret;
 
 /// One layer of settings, every field optional. Field names follow
-/// `clouds.yaml` (`auth` keys flattened).
-#[derive(Clone, Default, PartialEq, Eq)]
+/// `clouds.yaml` (`auth` keys flattened). `Debug` is derived: every secret is a [`Secret`],
+/// whose own `Debug` prints `Secret(***)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuthParams {
     /// Name of a `clouds.yaml` entry.
     pub cloud: Option<String>,
@@ -64,46 +64,6 @@ pub struct AuthParams {
     pub insecure: Option<bool>,
     /// Explicit endpoint per service type (`compute`, `image`).
     pub endpoint_overrides: BTreeMap<String, String>,
-}
-
-impl fmt::Debug for AuthParams {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redact = |s: &Option<Secret>| s.as_ref().map(|_| "***");
-        f.debug_struct("AuthParams")
-            .field("cloud", &self.cloud)
-            .field("auth_type", &self.auth_type)
-            .field("auth_url", &self.auth_url)
-            .field("username", &self.username)
-            .field("user_id", &self.user_id)
-            .field("password", &redact(&self.password))
-            .field("project_name", &self.project_name)
-            .field("project_id", &self.project_id)
-            .field("user_domain_name", &self.user_domain_name)
-            .field("user_domain_id", &self.user_domain_id)
-            .field("project_domain_name", &self.project_domain_name)
-            .field("project_domain_id", &self.project_domain_id)
-            .field("domain_name", &self.domain_name)
-            .field("domain_id", &self.domain_id)
-            .field("system_scope", &self.system_scope)
-            .field("application_credential_id", &self.application_credential_id)
-            .field(
-                "application_credential_name",
-                &self.application_credential_name,
-            )
-            .field(
-                "application_credential_secret",
-                &redact(&self.application_credential_secret),
-            )
-            .field("token", &redact(&self.token))
-            .field("region_name", &self.region_name)
-            .field("interface", &self.interface)
-            .field("cacert", &self.cacert)
-            .field("cert", &self.cert)
-            .field("key", &self.key)
-            .field("insecure", &self.insecure)
-            .field("endpoint_overrides", &self.endpoint_overrides)
-            .finish()
-    }
 }
 
 fn or<T>(a: Option<T>, b: Option<T>) -> Option<T> {
@@ -494,8 +454,8 @@ pub enum UserRef {
     Name { name: String, domain: DomainRef },
 }
 
-/// How to authenticate to Keystone v3.
-#[derive(Clone, PartialEq, Eq)]
+/// How to authenticate to Keystone v3 (`Debug` redacts through [`Secret`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credentials {
     /// `password` method.
     Password { user: UserRef, password: Secret },
@@ -510,26 +470,6 @@ pub enum Credentials {
     /// as is. Without an `auth_url` it is used directly against the endpoint
     /// overrides (no Keystone at all).
     Token { token: Secret },
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Credentials::Password { user, .. } => f
-                .debug_struct("Password")
-                .field("user", user)
-                .field("password", &"***")
-                .finish(),
-            Credentials::ApplicationCredential { id, name, user, .. } => f
-                .debug_struct("ApplicationCredential")
-                .field("id", id)
-                .field("name", name)
-                .field("user", user)
-                .field("secret", &"***")
-                .finish(),
-            Credentials::Token { .. } => f.debug_struct("Token").field("token", &"***").finish(),
-        }
-    }
 }
 
 /// What the token is scoped to.

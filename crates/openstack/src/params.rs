@@ -158,3 +158,24 @@ mod tests {
         assert!(problems.iter().any(|p| p.contains("endpoint_type 'sideURL'")), "{problems:?}");
     }
 }
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let p = AuthParams {
+            password: Some(Secret::from("Pa55-w0rd")),
+            application_credential_secret: Some(Secret::from("AppSecret9")),
+            token: Some(Secret::from("gAAAAtoken")),
+            ..Default::default()
+        };
+        let text = format!("{p:?}");
+        for s in ["Pa55-w0rd", "AppSecret9", "gAAAAtoken"] {
+            assert!(!text.contains(s), "{text}");
+        }
+        let c = crate::Credentials::Token { token: Secret::from("gAAAAtoken") };
+        assert!(!format!("{c:?}").contains("gAAAAtoken"));
+    }
+}
