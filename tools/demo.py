@@ -95,6 +95,19 @@ class Follower(TL.Timeline):
                 if t:
                     self.add(t, "NovaEvacuate", "storm_held", line.split("]", 1)[-1].strip()[:140])
 
+    def add(self, t, source, kind, text, key=None, **extra):
+        super().add(t, source, kind, text, key, **extra)
+        # the node's own resources after the failure: the gate, then nova-compute behind it
+        mo = re.match(r"(\S+?)(?::\d+)? started on (\S+)$", text) if kind == "rsc_started" else None
+        if mo and mo.group(2) == self.node and self.t0 is not None and t >= self.t0 \
+                and mo.group(1) in ("nova-compute-wait", "nova-compute", "compute-unfence-trigger"):
+            k = "started_" + mo.group(1).replace("-", "_")
+            if k not in self.m:
+                self.m[k] = t
+                self.say(t, "%s started on %s%s" % (mo.group(1), self.node, {
+                    "nova-compute-wait": " (its evacuation is finished: the gate opens)",
+                    "nova-compute": " (behind nova-compute-wait)"}.get(mo.group(1), "")))
+
     def say(self, t, text):
         out("  %s  %s" % (self.rel(t), text))
 
@@ -157,6 +170,8 @@ def main():
     ap.add_argument("--nova", default="sim", choices=["sim", "real"])
     ap.add_argument("--instances", type=int, default=6)
     ap.add_argument("--node", default="compute-0")
+    ap.add_argument("--all-on-node", action="store_true",
+                    help="boot every instance on --node (real Nova: admin's forced host) instead of spreading them")
     ap.add_argument("--timeout", type=float, default=240)
     ap.add_argument("--json", default=os.path.join(L.LOGDIR, "timeline.json"))
     args = ap.parse_args()
@@ -174,7 +189,8 @@ def main():
     if real:
         flavor, image = real.flavor_and_image()
         for i in range(args.instances):
-            sid, host = real.boot("%s%d" % (prefix, i), flavor, image)
+            sid, host = real.boot("%s%d" % (prefix, i), flavor, image,
+                                  host=L.fqdn(node) if args.all_on_node else None)
             placed[sid] = host
         if not any(L.short(h) == node for h in placed.values()):
             sid, host = None, None
@@ -187,7 +203,7 @@ def main():
     else:
         per = {n: 0 for n in nodes}
         for i in range(args.instances):
-            per[nodes[i % len(nodes)]] += 1
+            per[node if args.all_on_node else nodes[i % len(nodes)]] += 1
         for n, k in per.items():
             if k:
                 for sid in sim.boot(L.fqdn(n), k, prefix + "c" + n.split("-")[-1]):
@@ -264,7 +280,11 @@ def main():
     out("  first evacuation issued             %s" % at("nova_evacuate"))
     out("  every instance running elsewhere    %s" % at("all_instances_elsewhere"))
     out("  node back                           %s" % at("node_back"))
+    out("  unfenced (fence_compute on)         %s" % at("unfenced"))
+    out("  nova-compute started again          %s" % at("started_nova_compute"))
+    out("  no longer forced down               %s" % at("nova_unforce", "service_forced_down_false"))
     out("  service re-enabled                  %s" % at("nova_enable", "service_status_enabled"))
+    out("  failover complete (settled)         %s" % at("settled"))
 
     problems = []
     if not reached:

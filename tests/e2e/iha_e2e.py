@@ -500,9 +500,12 @@ class RealNova:
             raise Failed("image upload: %s %s" % (st, b))
         return "iha-evacuable", img
 
-    def boot(self, name, flavor, image, timeout=120):
-        st, b = self.nova("POST", "/servers", {"server": {"name": name, "imageRef": image, "flavorRef": flavor,
-                                                          "networks": "none"}})
+    def boot(self, name, flavor, image, timeout=120, host=None):
+        """host: place it there (admin's forced host, availability_zone nova:HOST), not by the scheduler"""
+        srv = {"name": name, "imageRef": image, "flavorRef": flavor, "networks": "none"}
+        if host:
+            srv["availability_zone"] = "nova:%s" % host
+        st, b = self.nova("POST", "/servers", {"server": srv})
         if st != 202:
             raise Failed("boot %s: %s %s" % (name, st, b))
         sid = b["server"]["id"]
