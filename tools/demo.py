@@ -173,6 +173,8 @@ def main():
     ap.add_argument("--all-on-node", action="store_true",
                     help="boot every instance on --node (real Nova: admin's forced host) instead of spreading them")
     ap.add_argument("--timeout", type=float, default=240)
+    ap.add_argument("--agents", default="ours", choices=["ours", "reference"],
+                    help="which agents the lab runs (lab/up --agents reference): recorded in the JSON")
     ap.add_argument("--json", default=os.path.join(L.LOGDIR, "timeline.json"))
     args = ap.parse_args()
 
@@ -259,7 +261,7 @@ def main():
     if reached:
         fl.add(time.time(), "timeline", "settled", "condition 'settled' reached")
     doc = fl.summary()
-    doc.update(reached=reached, until="settled", mode=args.mode, nova=args.nova, t0_source="injection",
+    doc.update(reached=reached, until="settled", mode=args.mode, nova=args.nova, t0_source="injection", agents=args.agents,
                evacuate_requests=fl.evac_posts, evacuate_values=fl.attr_values,
                instances_placed={sid: h for sid, h in placed.items()})
     os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
@@ -273,7 +275,8 @@ def main():
         v = [m[k] for k in kinds if k in m]
         return "%7.2f s" % min(v) if v else "      - "
     out("")
-    out("summary (%s, Nova %s, %d instance(s) on %s):" % (args.mode, args.nova, len(on_node), node))
+    out("summary (%s, Nova %s, %d instance(s) on %s%s):" % (args.mode, args.nova, len(on_node), node,
+                                                          ", REFERENCE agents" if args.agents == "reference" else ""))
     out("  node lost                           %s" % at("node_lost"))
     out("  powered off                         %s" % at("power_off_done", "power_reboot_done"))
     out("  fenced (power + fence_compute)      %s" % at("fence_done"))
