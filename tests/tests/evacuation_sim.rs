@@ -168,6 +168,46 @@ fn fence_evacuate_a_thousand_instances() {
 }
 
 #[test]
+fn fence_evacuate_reads_together_and_evacuates_only_after_every_read_it_needs() {
+    let sim = start(scenario(4, 3));
+    // Every Nova call takes 150 ms: reads one after the other could not overlap.
+    sim.add_fault(FaultRule {
+        id: Some("latency".into()),
+        service: Some("nova".into()),
+        latency: Some(iha_testkit::Latency { fixed_ms: Some(150), ..Default::default() }),
+        ..Default::default()
+    });
+    let o = fence_evacuate(&sim, "together", &["action=off", "plug=compute-0", "concurrency=2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_all_evacuated_once(&sim, 4);
+    let log = sim.log();
+    let is_evac = |e: &&iha_testkit::LogEntry| e.method == "POST" && e.body.as_ref().is_some_and(|b| b.get("evacuate").is_some());
+    let first_post = log.iter().filter(is_evac).map(|e| e.started).fold(f64::MAX, f64::min);
+    let before: Vec<&iha_testkit::LogEntry> = log.iter().filter(|e| e.started < first_post).collect();
+    // Nothing but reads before the first evacuation (no write before the fencing is confirmed)...
+    assert!(before.iter().all(|e| e.method == "GET" || e.service == "keystone"), "{:?}", before.iter().map(|e| (&e.method, &e.path)).collect::<Vec<_>>());
+    // ...and every read an evacuation depends on answered before it; their mutual order is free.
+    type PathMatch = fn(&str) -> bool;
+    let needed: [(&str, PathMatch); 7] = [
+        ("fencing check", |p| p.contains("/os-services") && p.contains("host=compute-0")),
+        ("storm guard", |p| p.contains("/os-services") && !p.contains("host=")),
+        ("flavors", |p| p.contains("/flavors/detail")),
+        ("images", |p| p.contains("/v2/images")),
+        ("aggregates", |p| p.contains("/os-aggregates")),
+        ("servers", |p| p.contains("/servers/detail") && p.contains("host=compute-0")),
+        ("migrations", |p| p.contains("/os-migrations")),
+    ];
+    for (what, matches) in needed {
+        let e = before.iter().find(|e| e.method == "GET" && matches(&e.path)).unwrap_or_else(|| panic!("no {what} read before the first evacuation"));
+        assert!(e.finished.is_some_and(|f| f <= first_post), "{what} answered before the first evacuation");
+    }
+    // Issued together: several Nova reads were in flight at the same moment.
+    let reads: Vec<(f64, f64)> = before.iter().filter(|e| e.service == "nova").map(|e| (e.started, e.finished.unwrap_or(f64::MAX))).collect();
+    let most = reads.iter().map(|(s, _)| reads.iter().filter(|(s2, f2)| s2 <= s && f2 > s).count()).max().unwrap_or(0);
+    assert!(most >= 4, "at most {most} reads in flight at once before the first evacuation");
+}
+
+#[test]
 fn fence_evacuate_capacity_exhausted_fails_and_reports() {
     let mut s = scenario(12, 2);
     s.hosts[1].max_instances = Some(5);

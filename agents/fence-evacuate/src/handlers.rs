@@ -10,7 +10,7 @@
 //! * `on`: not supported (exit 1), as the reference.
 
 use crate::shared::{engine_config, options};
-use iha_core::engine::{Engine, EngineError, FenceCheck, Limiter, fenced_in_nova};
+use iha_core::engine::{Engine, EngineError, FenceCheck, Gated, Limiter, fenced_in_nova};
 use iha_core::{naming, storm};
 use iha_fence::{Context, FenceError, Handlers, ListEntry, Power};
 use iha_openstack::{Client, ComputeApi, Deadline, Interface, ServiceQuery};
@@ -38,18 +38,25 @@ fn evacuate(ctx: &Context<'_>, host: &str) -> Result<(), FenceError> {
         settings.node_names.push(n.to_string());
     }
     let nova = connect(ctx)?;
-    let verdict = storm::assess(&computes(&nova)?, &[host.to_string()], limits);
-    if let Some(why) = verdict.hold {
-        error!("{why}");
-        return Err(FenceError::new(format!("Resurrection of instances from {host} held: {why}")));
-    }
+    // The storm guard needs every compute service; it is read alongside the engine's own reads
+    // and nothing is evacuated unless it lets the evacuation go ahead.
+    let storm_guard = || {
+        let verdict = storm::assess(&computes(&nova)?, &[host.to_string()], limits);
+        match verdict.hold {
+            Some(why) => {
+                error!("{why}");
+                Err(FenceError::new(format!("Resurrection of instances from {host} held: {why}")))
+            }
+            None => Ok(()),
+        }
+    };
     let tools = Tools::default();
     // Pacemaker's fencing history is consulted only under the fencer; by hand, Nova decides.
     let cluster: Option<&dyn Cluster> = ctx.under_pacemaker.then_some(&tools as &dyn Cluster);
     let limiter = Limiter::new(settings.concurrency);
     let engine = Engine { nova: &nova, cluster, settings: &settings, policy: &policy, limiter: &limiter };
     info!("Initiating evacuation of {host}");
-    match engine.evacuate_host(host, ctx.deadline, &|| {}) {
+    match engine.evacuate_host_gated(host, ctx.deadline, &|| {}, storm_guard) {
         Ok(report) => {
             report.log();
             if report.ok() {
@@ -63,10 +70,13 @@ fn evacuate(ctx: &Context<'_>, host: &str) -> Result<(), FenceError> {
                 )))
             }
         }
-        Err(e @ (EngineError::NotFenced(_) | EngineError::UnknownHost(_))) => {
+        Err(Gated::Closed(e)) => Err(e),
+        Err(Gated::Engine(e @ (EngineError::NotFenced(_) | EngineError::UnknownHost(_)))) => {
             Err(FenceError::new(format!("Cannot resurrect instances from {host}: {e}")))
         }
-        Err(EngineError::Nova(e)) => Err(FenceError::new(format!("Resurrection of instances from {host} failed: {e}"))),
+        Err(Gated::Engine(EngineError::Nova(e))) => {
+            Err(FenceError::new(format!("Resurrection of instances from {host} failed: {e}")))
+        }
     }
 }
 

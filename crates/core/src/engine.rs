@@ -2,7 +2,8 @@
 //! the end.
 //!
 //! [`Engine::evacuate_host`] is the whole job for one host, used by NovaEvacuate (one thread per
-//! marked host) and fence_evacuate (`off`):
+//! marked host) and fence_evacuate (`off`, through [`Engine::evacuate_host_gated`] with its
+//! storm guard as the gate):
 //!
 //! 1. **Fenced first** ([`Engine::check_fenced`]): Nova must report the host's `nova-compute`
 //!    forced down (or down and disabled, as the reference accepts), and where Pacemaker's
@@ -10,35 +11,52 @@
 //!    or `reboot` (a pending one is accepted only from inside that fencing operation, i.e. by
 //!    fence_evacuate as a topology level). Otherwise nothing is evacuated: no zombie twins.
 //! 2. **Which instances**: [`crate::policy`], with a reason for every instance.
-//! 3. **Rounds**: each round lists the servers still on the host and the host's evacuation
-//!    migrations since the incident (two paginated calls, whatever the number of instances),
-//!    decides per instance, issues the evacuations due (priority order, bounded concurrency
-//!    over one shared client, reserved hosts first when configured), and reads a server record
-//!    only once its migration is `done`. Polling starts fast and backs off while nothing
-//!    changes.
-//! 4. **Crash safety**: Nova is the journal. Before issuing, an instance is checked where it is
+//! 3. **Reads first, all at once**: the fencing check, the caller's gate, the policy's flavor,
+//!    image and aggregate lists, the reserved targets, and the first listing of the host's
+//!    servers and migrations are independent reads: they are issued together, one thread each,
+//!    so the first evacuation waits for the slowest of them instead of their sum. None of them
+//!    changes anything, and nothing is evacuated until every one has answered, the host is
+//!    confirmed fenced and the gate is open (a host that is not fenced costs those few reads).
+//!    The first migrations listing cannot wait for the incident's start (it comes from the
+//!    service read it runs beside): it asks for `lookback` and is narrowed to the incident once
+//!    known, or made again when the service changed before `lookback`.
+//! 4. **Rounds**: each round lists the servers still on the host and the host's evacuation
+//!    migrations since the incident (two paginated calls at once, whatever the number of
+//!    instances), decides per instance, issues the evacuations due (priority order, bounded
+//!    concurrency over one shared client, reserved hosts first when configured), and reads a
+//!    server record only once its migration is `done`. Polling starts fast and backs off while
+//!    nothing changes.
+//! 5. **Crash safety**: Nova is the journal. Before issuing, an instance is checked where it is
 //!    (gone from the host ⇒ not evacuated again), its `task_state` and its evacuation
 //!    migrations (`accepted`, `pre-migrating`, `running`... ⇒ attach and track, never
 //!    re-issue). An evacuate POST whose outcome is unknown (lost answer, 5xx, 409) is re-checked
 //!    in the next round before anything else happens; Nova itself refuses a second evacuation
 //!    while `task_state` is set. Attempts are counted from Nova's `error`/`failed` migrations,
 //!    so a killed and restarted engine keeps the same retry budget.
-//! 5. **Outcome**: every instance ends evacuated, skipped (why) or failed (why); instances
+//! 6. **Outcome**: every instance ends evacuated, skipped (why) or failed (why); instances
 //!    still moving when the deadline comes are reported in progress and the host is not
 //!    settled ([`HostReport::settled`]): a timeout is never a success.
 //!
-//! No lock is held across an HTTP call except the concurrency limiter's permit, and nothing
-//! sleeps in the issuing path, so a host's evacuation takes about
-//! `ceil(N / concurrency) × latency` plus Nova's rebuild.
+//! **How much Nova sees at once.** One [`Limiter`] per engine, shared by every host it
+//! evacuates: at most `concurrency` evacuate calls or server reads (default 16). On top of it,
+//! per host being evacuated: the one wave of at most eight list reads before its first
+//! evacuation (the gate's, the fencing check's, flavors, images, aggregates, the reserved
+//! targets', servers, migrations; plus, on clouds before 2.61, at most
+//! [`crate::policy::EXTRA_SPECS_READS`] = 8 flavor extra-spec reads), then two listings per
+//! round.
+//!
+//! No lock is held across an HTTP call except the limiter's permit, and nothing sleeps in the
+//! issuing path, so a host's evacuation takes about `ceil(N / concurrency) × latency` plus
+//! Nova's rebuild, plus the one latency of the reads before it.
 
 use crate::clock::{iso8601, now_epoch, parse_iso8601};
+use crate::fanout::{Permits, join, parallel};
 use crate::policy::{PolicyConfig, Selector};
 use iha_openstack::{ComputeApi, Error, EvacuateRequest, Migration, MigrationQuery, ResetState, Server, Service, ServiceQuery};
 use iha_pacemaker::{Cluster, FenceState};
 use log::{debug, info, warn};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How the fencing of the host is confirmed beyond Nova's forced-down.
@@ -114,65 +132,18 @@ impl Default for Settings {
 /// A counting semaphore bounding concurrent Nova calls across every host being evacuated.
 #[derive(Debug)]
 pub struct Limiter {
-    free: Mutex<usize>,
-    cv: Condvar,
-    size: usize,
+    evacuations: Permits,
 }
 
 impl Limiter {
     pub fn new(size: usize) -> Self {
-        let size = size.max(1);
-        Limiter { free: Mutex::new(size), cv: Condvar::new(), size }
+        Limiter { evacuations: Permits::new(size) }
     }
 
     /// The number of permits.
     pub fn size(&self) -> usize {
-        self.size
+        self.evacuations.size()
     }
-
-    fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        {
-            let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
-            while *free == 0 {
-                free = self.cv.wait(free).unwrap_or_else(PoisonError::into_inner);
-            }
-            *free -= 1;
-        }
-        // Released on unwind too, so a panicking call cannot leak a permit.
-        struct Release<'a>(&'a Limiter);
-        impl Drop for Release<'_> {
-            fn drop(&mut self) {
-                *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-                self.0.cv.notify_one();
-            }
-        }
-        let _r = Release(self);
-        f()
-    }
-}
-
-/// Runs `f` over `items` with at most `workers` threads (each call under a limiter permit);
-/// results in input order.
-fn parallel<T: Send, R: Send>(items: Vec<T>, workers: usize, limiter: &Limiter, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let n = items.len();
-    if n == 0 {
-        return Vec::new();
-    }
-    let queue: Mutex<VecDeque<(usize, T)>> = Mutex::new(items.into_iter().enumerate().collect());
-    let out: Mutex<Vec<Option<R>>> = Mutex::new((0..n).map(|_| None).collect());
-    std::thread::scope(|sc| {
-        for _ in 0..workers.clamp(1, n) {
-            sc.spawn(|| {
-                loop {
-                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).pop_front();
-                    let Some((i, item)) = next else { break };
-                    let r = limiter.run(|| f(item));
-                    out.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(r);
-                }
-            });
-        }
-    });
-    out.into_inner().unwrap_or_else(PoisonError::into_inner).into_iter().flatten().collect()
 }
 
 /// How one instance ended (or where it stands).
@@ -355,6 +326,15 @@ impl std::fmt::Display for EngineError {
 
 impl std::error::Error for EngineError {}
 
+/// Why [`Engine::evacuate_host_gated`] did not evacuate (or not everything).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gated<E> {
+    /// The caller's gate stayed closed: nothing was evacuated.
+    Closed(E),
+    /// As [`Engine::evacuate_host`].
+    Engine(EngineError),
+}
+
 impl From<Error> for EngineError {
     fn from(e: Error) -> Self {
         EngineError::Nova(e)
@@ -385,6 +365,81 @@ const FAILED: &[&str] = &["error", "failed", "cancelled"];
 
 fn mig_order(m: &Migration) -> (i64, u64) {
     (m.created_at.as_deref().and_then(parse_iso8601).unwrap_or(0), m.id.parse::<u64>().unwrap_or(0))
+}
+
+/// Migrations by instance, oldest first.
+fn by_instance(migrations: Vec<Migration>) -> BTreeMap<String, Vec<Migration>> {
+    let mut by_inst: BTreeMap<String, Vec<Migration>> = BTreeMap::new();
+    for m in migrations {
+        if let Some(i) = m.instance_uuid.clone() {
+            by_inst.entry(i).or_default().push(m);
+        }
+    }
+    for v in by_inst.values_mut() {
+        v.sort_by_key(mig_order);
+    }
+    by_inst
+}
+
+/// Nova's own `changes-since` rule (`updated_at >= since`), applied here too: the first
+/// listing is read with a wider window, and clouds before 2.59 ignore the filter. A record
+/// without a readable time is kept.
+fn since_filter(migrations: Vec<Migration>, since: i64) -> Vec<Migration> {
+    migrations
+        .into_iter()
+        .filter(|m| m.updated_at.as_deref().or(m.created_at.as_deref()).and_then(parse_iso8601).is_none_or(|t| t >= since))
+        .collect()
+}
+
+fn secs_i64(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The server runs on another host, its evacuation over.
+fn runs_elsewhere(host: &str, sv: &Server) -> bool {
+    sv.host.as_deref() != Some(host) && sv.task_state.is_none() && matches!(sv.status.as_str(), "ACTIVE" | "SHUTOFF")
+}
+
+/// What a server read says about an instance that left the host or whose evacuation ended.
+fn settle(host: &str, id: &str, t: &mut Track, r: Result<Server, Error>) {
+    match r {
+        Ok(sv) if sv.host.as_deref() == Some(host) => {
+            // Listed on the host a moment ago... or back: decided next round.
+        }
+        Ok(sv) => {
+            if t.name == id {
+                // Known so far only from its migration (an earlier run issued it).
+                t.name = sv.name.clone();
+            }
+            let to = sv.host.clone().unwrap_or_else(|| "?".into());
+            if runs_elsewhere(host, &sv) {
+                t.st = St::Final(Outcome::Evacuated { to, status: sv.status });
+            } else if sv.status == "ERROR" && sv.task_state.is_none() {
+                let why = format!(
+                    "instance is in ERROR on {to} after its evacuation (migration {})",
+                    t.migration.as_deref().unwrap_or("unknown")
+                );
+                t.st = St::Final(Outcome::Failed(with_fault(why, &sv)));
+            } else {
+                t.st = St::InFlight;
+            }
+        }
+        Err(e) if e.is_not_found() => t.st = St::Final(Outcome::Skipped("the server was deleted".into())),
+        Err(e) => debug!("cannot read server {id}: {e}; checked again next round"),
+    }
+}
+
+/// One look at a host: the servers on it and its evacuation migrations.
+type Listing = (Vec<Server>, Vec<Migration>);
+
+/// What [`Engine::prepare`] read.
+struct Prepared {
+    selector: Selector,
+    targets: Vec<String>,
+    /// Start of the incident's migrations window (Unix time).
+    since: i64,
+    /// The first round's listing.
+    first: Result<Listing, Error>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -607,35 +662,36 @@ impl Engine<'_> {
         deadline: Option<Instant>,
         heartbeat: &(dyn Fn() + Sync),
     ) -> Result<HostReport, EngineError> {
+        match self.evacuate_host_gated(host, deadline, heartbeat, || Ok::<(), std::convert::Infallible>(())) {
+            Ok(r) => Ok(r),
+            Err(Gated::Engine(e)) => Err(e),
+            Err(Gated::Closed(never)) => match never {},
+        }
+    }
+
+    /// As [`Engine::evacuate_host`], with one more condition for the first evacuation: `gate`
+    /// (e.g. fence_evacuate's storm guard) runs alongside the reads that precede it, and unless
+    /// it returns `Ok` nothing is evacuated and its error is returned as [`Gated::Closed`]
+    /// (before any fencing or Nova error).
+    pub fn evacuate_host_gated<E: Send>(
+        &self,
+        host: &str,
+        deadline: Option<Instant>,
+        heartbeat: &(dyn Fn() + Sync),
+        gate: impl FnOnce() -> Result<(), E> + Send,
+    ) -> Result<HostReport, Gated<E>> {
         let start = Instant::now();
-        let svc = self.check_fenced(host, deadline)?;
         let s = self.settings;
-        // Nova's journal of this incident: evacuations since the service was last changed
-        // (fence_compute's force-down / disable), with slack for clock skew.
-        let since_epoch = svc
-            .updated_at
-            .as_deref()
-            .and_then(parse_iso8601)
-            .map_or_else(|| now_epoch() - i64::try_from(s.lookback.as_secs()).unwrap_or(0), |t| t - 300);
-        let since = iso8601(since_epoch);
-        let selector = Selector::prepare(self.nova, self.policy, host)?;
-        let targets = self.reserved_targets(host)?;
+        let Prepared { selector, targets, since, first } = self.prepare(host, deadline, gate)?;
         let rr = AtomicUsize::new(0);
         let mut tracks: BTreeMap<String, Track> = BTreeMap::new();
         let mut poll = s.poll_min;
         let mut rounds = 0u32;
         let mut transient = 0u32;
+        let mut first = Some(first);
         loop {
             rounds += 1;
-            let listing = self.nova.list_servers_on_host(host).and_then(|servers| {
-                let q = MigrationQuery {
-                    source_compute: Some(host.to_string()),
-                    migration_type: Some("evacuation".into()),
-                    changes_since: Some(since.clone()),
-                    ..Default::default()
-                };
-                Ok((servers, self.nova.list_migrations(&q)?))
-            });
+            let listing = first.take().unwrap_or_else(|| self.listing(host, since));
             let (mut servers, migrations) = match listing {
                 Ok(x) => {
                     transient = 0;
@@ -648,17 +704,9 @@ impl Engine<'_> {
                     std::thread::sleep(poll.min(s.poll_max) * transient.min(4));
                     continue;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(Gated::Engine(e.into())),
             };
-            let mut by_inst: BTreeMap<String, Vec<Migration>> = BTreeMap::new();
-            for m in migrations {
-                if let Some(i) = m.instance_uuid.clone() {
-                    by_inst.entry(i).or_default().push(m);
-                }
-            }
-            for v in by_inst.values_mut() {
-                v.sort_by_key(mig_order);
-            }
+            let by_inst = by_instance(migrations);
             selector.order(&mut servers);
             let on_host: BTreeSet<String> = servers.iter().map(|x| x.id.clone()).collect();
             let mut changed = false;
@@ -718,39 +766,14 @@ impl Engine<'_> {
                 }
             }
             // One server read per instance whose evacuation ended, in parallel.
-            let checked = parallel(to_check, s.concurrency, self.limiter, |id| {
+            let checked = parallel(to_check, s.concurrency, Some(&self.limiter.evacuations), |id| {
                 let r = self.nova.get_server(&id);
                 (id, r)
             });
             for (id, r) in checked {
                 let Some(t) = tracks.get_mut(&id) else { continue };
                 let before = t.st.clone();
-                match r {
-                    Ok(sv) if sv.host.as_deref() == Some(host) => {
-                        // Listed on the host a moment ago... or back: decided next round.
-                    }
-                    Ok(sv) => {
-                        if t.name == id {
-                            // Known so far only from its migration (an earlier run issued it).
-                            t.name = sv.name.clone();
-                        }
-                        let status = sv.status.clone();
-                        let to = sv.host.clone().unwrap_or_else(|| "?".into());
-                        if sv.task_state.is_none() && matches!(status.as_str(), "ACTIVE" | "SHUTOFF") {
-                            t.st = St::Final(Outcome::Evacuated { to, status });
-                        } else if status == "ERROR" && sv.task_state.is_none() {
-                            let why = format!(
-                                "instance is in ERROR on {to} after its evacuation (migration {})",
-                                t.migration.as_deref().unwrap_or("unknown")
-                            );
-                            t.st = St::Final(Outcome::Failed(with_fault(why, &sv)));
-                        } else {
-                            t.st = St::InFlight;
-                        }
-                    }
-                    Err(e) if e.is_not_found() => t.st = St::Final(Outcome::Skipped("the server was deleted".into())),
-                    Err(e) => debug!("cannot read server {id}: {e}; checked again next round"),
-                }
+                settle(host, &id, t, r);
                 changed |= t.st != before;
             }
             // Issue what is due, in priority order (`servers` is sorted).
@@ -765,7 +788,7 @@ impl Engine<'_> {
                     })
                     .collect();
                 info!("evacuation of {host}: issuing {} evacuation(s)", jobs.len());
-                let results = parallel(jobs, s.concurrency, self.limiter, |(id, target)| {
+                let results = parallel(jobs, s.concurrency, Some(&self.limiter.evacuations), |(id, target)| {
                     let r = self.issue(&id, target);
                     // Issuing hundreds of evacuations can take a while: keep the marker fresh.
                     heartbeat();
@@ -832,6 +855,64 @@ impl Engine<'_> {
             .collect();
         instances.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)).then_with(|| a.id.cmp(&b.id)));
         Ok(HostReport { host: host.to_string(), instances, elapsed: start.elapsed(), rounds })
+    }
+
+    /// Everything the first evacuation depends on, read at once (see the module documentation):
+    /// the fencing check, `gate`, the policy's flavors, images and aggregates, the reserved
+    /// targets, and the first listing of the host's servers and evacuation migrations.
+    fn prepare<E: Send>(&self, host: &str, deadline: Option<Instant>, gate: impl FnOnce() -> Result<(), E> + Send) -> Result<Prepared, Gated<E>> {
+        // The incident's window for the migrations comes from the service read alongside; the
+        // first listing uses the widest window the rule can give (`lookback`) and is narrowed
+        // to the incident's once it is known, or made again if the incident is older.
+        let wide = now_epoch() - secs_i64(self.settings.lookback);
+        let (gate, fenced, selector, targets, first) = std::thread::scope(|sc| {
+            let gate = sc.spawn(gate);
+            let fenced = sc.spawn(|| self.check_fenced(host, deadline));
+            let selector = sc.spawn(|| Selector::prepare(self.nova, self.policy, host));
+            let targets = sc.spawn(|| self.reserved_targets(host));
+            let first = self.listing(host, wide);
+            (join(gate), join(fenced), join(selector), join(targets), first)
+        });
+        gate.map_err(Gated::Closed)?;
+        let svc = fenced.map_err(Gated::Engine)?;
+        let since = self.incident_since(&svc);
+        let selector = selector.map_err(|e| Gated::Engine(e.into()))?;
+        let targets = targets.map_err(|e| Gated::Engine(e.into()))?;
+        let first = match first {
+            Ok((servers, migrations)) if since >= wide => Ok((servers, since_filter(migrations, since))),
+            Ok((servers, _)) => self.list_migrations(host, since).map(|m| (servers, m)),
+            Err(e) => Err(e),
+        };
+        Ok(Prepared { selector, targets, since, first })
+    }
+
+    /// Nova's journal of this incident starts when the service was last changed (fence_compute's
+    /// force-down / disable), with slack for clock skew; `lookback` when that is unknown.
+    fn incident_since(&self, svc: &Service) -> i64 {
+        svc.updated_at
+            .as_deref()
+            .and_then(parse_iso8601)
+            .map_or_else(|| now_epoch() - secs_i64(self.settings.lookback), |t| t - 300)
+    }
+
+    /// The host's evacuation migrations changed since `since`.
+    fn list_migrations(&self, host: &str, since: i64) -> Result<Vec<Migration>, Error> {
+        let q = MigrationQuery {
+            source_compute: Some(host.to_string()),
+            migration_type: Some("evacuation".into()),
+            changes_since: Some(iso8601(since)),
+            ..Default::default()
+        };
+        Ok(since_filter(self.nova.list_migrations(&q)?, since))
+    }
+
+    /// One look at the host: its servers and its evacuation migrations, both at once.
+    fn listing(&self, host: &str, since: i64) -> Result<Listing, Error> {
+        let (servers, migrations) = std::thread::scope(|sc| {
+            let migrations = sc.spawn(|| self.list_migrations(host, since));
+            (self.nova.list_servers_on_host(host), join(migrations))
+        });
+        Ok((servers?, migrations?))
     }
 
     /// `Some(reason)` when the migration has run longer than the tracking timeout.

@@ -1,6 +1,7 @@
 //! Unit tests of the engine against the in-memory Nova and cluster.
 
 use super::*;
+use crate::clock::iso8601;
 use crate::fake::{EvacFault, FakeNova};
 use iha_pacemaker::fake::FakeCluster;
 use iha_pacemaker::FenceEvent;
@@ -78,6 +79,99 @@ fn a_live_or_unfenced_host_is_never_evacuated() {
     let unknown = FakeNova::new();
     assert!(matches!(run(&unknown, &fast(), None), Err(EngineError::UnknownHost(_))));
     assert_eq!(nova.calls("evacuate"), 3);
+    // The reads issued alongside the fencing check changed nothing on the refused host.
+    let (nova, _) = cloud(3);
+    nova.edit_service("dead", |s| *s = Service { state: Some("up".into()), status: "enabled".into(), forced_down: Some(false), ..s.clone() });
+    assert!(matches!(run(&nova, &fast(), None), Err(EngineError::NotFenced(_))));
+    assert!(nova.calls("list_servers_on_host") > 0);
+    assert!(nova.journal().iter().all(|c| c.starts_with("list_")), "{:?}", nova.journal());
+}
+
+#[test]
+fn the_reads_an_evacuation_needs_are_issued_together_and_answered_before_it() {
+    let (nova, ids) = cloud(6);
+    nova.add_flavor("plain", &[]);
+    nova.add_aggregate("agg", &["c1"], &[]);
+    let cluster = FakeCluster::new("ctl0");
+    cluster.fenced("dead", 100);
+    let settings = Settings { fence_check: FenceCheck::History, reserved_hosts: vec!["c1".into()], ..fast() };
+    // Seven independent reads precede the first evacuation: the fencing check, flavors,
+    // images, aggregates, the reserved targets' services, the host's servers and migrations.
+    // Held until seven wait together: one after the other, each would wait 5 s and fail this.
+    nova.hold_reads_until(7);
+    let r = run(&nova, &settings, Some(&cluster)).unwrap();
+    assert!(r.ok(), "{}", r.summary_json());
+    assert_eq!(nova.reads_held_together(), 7, "the reads were issued together");
+    // Their order among themselves is free; what matters: every one was answered before the
+    // first evacuation, and nothing but reads came before it.
+    let journal = nova.journal();
+    let first = journal.iter().position(|c| c == "evacuate").expect("evacuated");
+    let before = &journal[..first];
+    for read in ["list_flavors", "list_images", "list_aggregates", "list_servers_on_host", "list_migrations"] {
+        assert_eq!(before.iter().filter(|c| *c == read).count(), 1, "{read} before the first evacuation: {journal:?}");
+    }
+    assert_eq!(before.iter().filter(|c| *c == "list_services").count(), 2, "fencing check and reserved targets: {journal:?}");
+    assert_eq!(before.len(), 7, "{journal:?}");
+    for id in &ids {
+        assert_eq!(nova.accepted(id), 1, "{id}");
+    }
+}
+
+#[test]
+fn a_closed_gate_evacuates_nothing() {
+    let (nova, _) = cloud(3);
+    let limiter = Limiter::new(4);
+    let policy = PolicyConfig::default();
+    let settings = fast();
+    let engine = Engine { nova: &nova, cluster: None, settings: &settings, policy: &policy, limiter: &limiter };
+    let held = engine.evacuate_host_gated("dead", None, &|| {}, || Err::<(), _>("held by the storm guard"));
+    assert_eq!(held.unwrap_err(), Gated::Closed("held by the storm guard"));
+    assert_eq!(nova.calls("evacuate"), 0);
+    // The gate's verdict comes first, also for a host that is not fenced.
+    nova.edit_service("dead", |s| s.forced_down = Some(false));
+    nova.edit_service("dead", |s| s.state = Some("up".into()));
+    assert_eq!(engine.evacuate_host_gated("dead", None, &|| {}, || Err::<(), _>("held")).unwrap_err(), Gated::Closed("held"));
+    assert!(matches!(engine.evacuate_host_gated("dead", None, &|| {}, || Ok::<(), &str>(())), Err(Gated::Engine(EngineError::NotFenced(_)))));
+    assert_eq!(nova.calls("evacuate"), 0);
+    nova.edit_service("dead", |s| s.forced_down = Some(true));
+    let r = engine.evacuate_host_gated("dead", None, &|| {}, || Ok::<(), &str>(())).unwrap();
+    assert!(r.ok() && r.count("evacuated") == 3, "{}", r.summary_json());
+}
+
+fn old_migration(id: &str, instance: &str, status: &str, at: i64) -> Migration {
+    Migration {
+        id: id.into(),
+        instance_uuid: Some(instance.into()),
+        source_compute: Some("dead".into()),
+        status: status.into(),
+        migration_type: Some("evacuation".into()),
+        created_at: Some(iso8601(at)),
+        updated_at: Some(iso8601(at)),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_first_listing_is_narrowed_to_the_incident() {
+    // Fenced an hour ago; three hours ago, in an earlier incident, an evacuation of the same
+    // instance failed (it came back since). The first listing, read before the incident's start
+    // is known, covers `lookback` and contains it: it must not count as an attempt now.
+    let now = now_epoch();
+    let (nova, ids) = cloud(1);
+    nova.edit_service("dead", |s| s.updated_at = Some(iso8601(now - 3600)));
+    nova.add_migration(old_migration("900", &ids[0], "error", now - 3 * 3600));
+    let settings = Settings { attempts: 1, ..fast() };
+    let r = run(&nova, &settings, None).unwrap();
+    assert!(r.ok(), "{}", r.summary_json());
+    assert_eq!(nova.accepted(&ids[0]), 2, "the old record and this incident's evacuation");
+    assert_eq!(nova.calls("list_migrations"), r.rounds, "the first listing was used, narrowed");
+    // An incident older than `lookback`: its migrations are listed again with its own window.
+    let (nova, ids) = cloud(1);
+    nova.edit_service("dead", |s| s.updated_at = Some(iso8601(now - 8 * 3600)));
+    nova.add_migration(old_migration("901", &ids[0], "error", now - 9 * 3600));
+    let r = run(&nova, &settings, None).unwrap();
+    assert!(r.ok(), "{}", r.summary_json());
+    assert_eq!(nova.calls("list_migrations"), r.rounds + 1);
 }
 
 #[test]

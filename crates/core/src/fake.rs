@@ -3,7 +3,9 @@
 //!
 //! Evacuations progress when migrations are listed (one stage per listing: `accepted` →
 //! `pre-migrating` → `done`), so tests drive time by polling, as the engine does, and need no
-//! sleeps. Every call is counted by name ([`FakeNova::calls`]).
+//! sleeps. Every call is counted by name ([`FakeNova::calls`]) and journaled in the order Nova
+//! answered it ([`FakeNova::journal`]); [`FakeNova::hold_reads_until`] shows which reads are
+//! issued together.
 
 use iha_openstack::{
     Aggregate, ComputeApi, Error, EvacuateOutcome, EvacuateRequest, Flavor, Hypervisor, Image, ImageQuery,
@@ -48,6 +50,8 @@ struct State {
     /// The next `n` read calls fail with 503.
     read_errors: u32,
     calls: BTreeMap<String, u32>,
+    /// Every call by name, in the order answered.
+    journal: Vec<String>,
     evacuations: Vec<(String, Option<String>)>,
     disabled_reasons: BTreeMap<String, String>,
     clock: i64,
@@ -62,6 +66,16 @@ pub struct FakeNova {
     evac_latency: Mutex<Option<std::time::Duration>>,
     inflight: std::sync::atomic::AtomicUsize,
     max_inflight: std::sync::atomic::AtomicUsize,
+    pace: Mutex<Pace>,
+    pace_cv: std::sync::Condvar,
+}
+
+/// Reads held back until enough are waiting together ([`FakeNova::hold_reads_until`]).
+#[derive(Debug, Default)]
+struct Pace {
+    want: Option<usize>,
+    waiting: usize,
+    most: usize,
 }
 
 fn unavailable(what: &str) -> Error {
@@ -87,17 +101,61 @@ impl FakeNova {
     fn count(&self, name: &str) -> MutexGuard<'_, State> {
         let mut s = self.lock();
         *s.calls.entry(name.to_string()).or_default() += 1;
+        s.journal.push(name.to_string());
         s.clock = crate::clock::now_epoch();
         s
     }
 
     fn read(&self, name: &str) -> Result<MutexGuard<'_, State>> {
+        self.pace_read();
         let mut s = self.count(name);
         if s.read_errors > 0 {
             s.read_errors -= 1;
             return Err(unavailable(name));
         }
         Ok(s)
+    }
+
+    /// While held ([`FakeNova::hold_reads_until`]): waits until enough reads wait together,
+    /// which releases them all and ends the hold, or until 5 s have passed.
+    fn pace_read(&self) {
+        let mut p = self.pace.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(want) = p.want else { return };
+        p.waiting += 1;
+        p.most = p.most.max(p.waiting);
+        if p.waiting >= want {
+            p.want = None;
+            self.pace_cv.notify_all();
+        } else {
+            let (guard, _) = self
+                .pace_cv
+                .wait_timeout_while(p, std::time::Duration::from_secs(5), |p| p.want.is_some())
+                .unwrap_or_else(PoisonError::into_inner);
+            p = guard;
+        }
+        p.waiting -= 1;
+    }
+
+    /// Holds every read back until `n` reads wait at once (then lets them all go and stops
+    /// holding), each read waiting at most 5 s: a caller that reads one thing at a time gets
+    /// through slowly, one that issues `n` reads together at once.
+    pub fn hold_reads_until(&self, n: usize) {
+        self.pace.lock().unwrap_or_else(PoisonError::into_inner).want = Some(n);
+    }
+
+    /// The most reads that waited together while held.
+    pub fn reads_held_together(&self) -> usize {
+        self.pace.lock().unwrap_or_else(PoisonError::into_inner).most
+    }
+
+    /// Every call by name, in the order Nova answered them.
+    pub fn journal(&self) -> Vec<String> {
+        self.lock().journal.clone()
+    }
+
+    /// Adds a migration record as it is (e.g. one of an earlier incident).
+    pub fn add_migration(&self, m: Migration) {
+        self.lock().migrations.push(m);
     }
 
     /// A plain ACTIVE server on `host` (not added).

@@ -19,6 +19,7 @@ pub mod unfence;
 pub mod clock;
 pub mod engine;
 pub mod fake;
+mod fanout;
 pub mod policy;
 pub mod state;
 pub mod storm;
