@@ -24,7 +24,10 @@
 //!    migrations since the incident (two paginated calls at once, whatever the number of
 //!    instances), decides per instance, issues the evacuations due (priority order, bounded
 //!    concurrency over one shared client, reserved hosts first when configured), and reads a
-//!    server record only once its migration is `done`. Polling starts fast and backs off while
+//!    server record only once its migration is `done`. When the calls due take more than one
+//!    wave, the evacuations issued first are followed while the rest are issued: one migrations
+//!    listing per poll, and a server read for each found `done` (only successes are settled
+//!    there; failures and retries stay with the rounds). Polling starts fast and backs off while
 //!    nothing changes.
 //! 5. **Crash safety**: Nova is the journal. Before issuing, an instance is checked where it is
 //!    (gone from the host ⇒ not evacuated again), its `task_state` and its evacuation
@@ -38,25 +41,35 @@
 //!    settled ([`HostReport::settled`]): a timeout is never a success.
 //!
 //! **How much Nova sees at once.** One [`Limiter`] per engine, shared by every host it
-//! evacuates: at most `concurrency` evacuate calls or server reads (default 16). On top of it,
-//! per host being evacuated: the one wave of at most eight list reads before its first
-//! evacuation (the gate's, the fencing check's, flavors, images, aggregates, the reserved
-//! targets', servers, migrations; plus, on clouds before 2.61, at most
-//! [`crate::policy::EXTRA_SPECS_READS`] = 8 flavor extra-spec reads), then two listings per
-//! round.
+//! evacuates, holds two separate budgets: at most `concurrency` evacuate calls (default 16),
+//! and at most max(`concurrency`, [`MIN_TRACKING_READS`] = 16) per-instance tracking reads (the
+//! server record of each finished evacuation), so that confirming evacuations never waits for
+//! issuing them, nor the reverse. On top of those, per host being evacuated: the one wave of at
+//! most eight list reads before its first evacuation (the gate's, the fencing check's, flavors,
+//! images, aggregates, the reserved targets', servers, migrations; plus, on clouds before 2.61,
+//! at most [`crate::policy::EXTRA_SPECS_READS`] = 8 flavor extra-spec reads), then two listings
+//! per round, or one migrations listing per poll while issuing. With the defaults: at most 16
+//! evacuations, 16 reads and 2 listings per host in flight. Why that is safe for a production
+//! Nova: `concurrency` is what the operator lets the cloud take of evacuate calls, each costing
+//! Nova an API request, a conductor task, a scheduler run and compute RPCs; a tracking read is
+//! one API request and a database lookup. Allowing as many reads as evacuations (never fewer
+//! than 16) keeps the load within a small multiple of what the operator already accepted, and
+//! an API with too few workers queues the excess (uWSGI listen queue, HAProxy `maxconn`)
+//! rather than failing it.
 //!
-//! No lock is held across an HTTP call except the limiter's permit, and nothing sleeps in the
+//! No lock is held across an HTTP call except a budget's permit, and nothing sleeps in the
 //! issuing path, so a host's evacuation takes about `ceil(N / concurrency) × latency` plus
 //! Nova's rebuild, plus the one latency of the reads before it.
 
 use crate::clock::{iso8601, now_epoch, parse_iso8601};
-use crate::fanout::{Permits, join, parallel};
+use crate::fanout::{Permits, Signal, join, parallel};
 use crate::policy::{PolicyConfig, Selector};
 use iha_openstack::{ComputeApi, Error, EvacuateRequest, Migration, MigrationQuery, ResetState, Server, Service, ServiceQuery};
 use iha_pacemaker::{Cluster, FenceState};
 use log::{debug, info, warn};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How the fencing of the host is confirmed beyond Nova's forced-down.
@@ -129,20 +142,32 @@ impl Default for Settings {
     }
 }
 
-/// A counting semaphore bounding concurrent Nova calls across every host being evacuated.
+/// The fewest per-instance tracking reads allowed in flight, whatever `concurrency` says.
+pub const MIN_TRACKING_READS: usize = 16;
+
+/// The budgets bounding concurrent Nova calls across every host an engine evacuates (see the
+/// module documentation): `concurrency` evacuate calls, and separately
+/// max(`concurrency`, [`MIN_TRACKING_READS`]) per-instance tracking reads.
 #[derive(Debug)]
 pub struct Limiter {
     evacuations: Permits,
+    reads: Permits,
 }
 
 impl Limiter {
     pub fn new(size: usize) -> Self {
-        Limiter { evacuations: Permits::new(size) }
+        let size = size.max(1);
+        Limiter { evacuations: Permits::new(size), reads: Permits::new(size.max(MIN_TRACKING_READS)) }
     }
 
-    /// The number of permits.
+    /// The number of evacuate calls allowed in flight.
     pub fn size(&self) -> usize {
         self.evacuations.size()
+    }
+
+    /// The number of per-instance tracking reads allowed in flight.
+    pub fn read_size(&self) -> usize {
+        self.reads.size()
     }
 }
 
@@ -202,6 +227,9 @@ pub struct HostReport {
     pub instances: Vec<InstanceReport>,
     pub elapsed: Duration,
     pub rounds: u32,
+    /// Migrations listings made while a long issuance was still running, to confirm the
+    /// evacuations it had already started (on top of the two listings of each round).
+    pub follow_polls: u32,
 }
 
 impl HostReport {
@@ -363,6 +391,9 @@ const MAX_TRANSIENT: u32 = 10;
 const IN_FLIGHT: &[&str] = &["accepted", "pre-migrating", "running", "migrating", "queued", "preparing", "post-migrating", "confirming"];
 const FAILED: &[&str] = &["error", "failed", "cancelled"];
 
+/// A finished evacuation (the server is then read to confirm where and how it runs).
+const DONE: &[&str] = &["done", "completed"];
+
 fn mig_order(m: &Migration) -> (i64, u64) {
     (m.created_at.as_deref().and_then(parse_iso8601).unwrap_or(0), m.id.parse::<u64>().unwrap_or(0))
 }
@@ -440,6 +471,15 @@ struct Prepared {
     since: i64,
     /// The first round's listing.
     first: Result<Listing, Error>,
+}
+
+/// What [`Engine::follow_while_issuing`] found.
+#[derive(Default)]
+struct Followed {
+    /// Servers found running elsewhere, by id.
+    running: BTreeMap<String, Server>,
+    /// Migrations listings made.
+    polls: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -687,6 +727,7 @@ impl Engine<'_> {
         let mut tracks: BTreeMap<String, Track> = BTreeMap::new();
         let mut poll = s.poll_min;
         let mut rounds = 0u32;
+        let mut follow_polls = 0u32;
         let mut transient = 0u32;
         let mut first = Some(first);
         loop {
@@ -765,8 +806,8 @@ impl Engine<'_> {
                     to_check.push(id.clone());
                 }
             }
-            // One server read per instance whose evacuation ended, in parallel.
-            let checked = parallel(to_check, s.concurrency, Some(&self.limiter.evacuations), |id| {
+            // One server read per instance whose evacuation ended, in parallel (tracking budget).
+            let checked = parallel(to_check, self.limiter.read_size(), Some(&self.limiter.reads), |id| {
                 let r = self.nova.get_server(&id);
                 (id, r)
             });
@@ -788,11 +829,25 @@ impl Engine<'_> {
                     })
                     .collect();
                 info!("evacuation of {host}: issuing {} evacuation(s)", jobs.len());
-                let results = parallel(jobs, s.concurrency, Some(&self.limiter.evacuations), |(id, target)| {
-                    let r = self.issue(&id, target);
-                    // Issuing hundreds of evacuations can take a while: keep the marker fresh.
-                    heartbeat();
-                    (id, r)
+                // More than one wave of calls: the evacuations issued first finish while the
+                // last are still being issued; follow them meanwhile, so that the host is
+                // settled soon after its last instance runs elsewhere.
+                let follow = s.track && jobs.len() > s.concurrency;
+                let accepted: Mutex<Vec<String>> = Mutex::new(Vec::new());
+                let issuing = Signal::default();
+                let (results, followed) = std::thread::scope(|sc| {
+                    let follower = follow.then(|| sc.spawn(|| self.follow_while_issuing(host, since, &accepted, &issuing)));
+                    let results = parallel(jobs, s.concurrency, Some(&self.limiter.evacuations), |(id, target)| {
+                        let r = self.issue(&id, target);
+                        if matches!(r, Issued::Accepted) {
+                            accepted.lock().unwrap_or_else(PoisonError::into_inner).push(id.clone());
+                        }
+                        // Issuing hundreds of evacuations can take a while: keep the marker fresh.
+                        heartbeat();
+                        (id, r)
+                    });
+                    issuing.set();
+                    (results, follower.map(join).unwrap_or_default())
                 });
                 let now = Instant::now();
                 for (id, r) in results {
@@ -816,6 +871,12 @@ impl Engine<'_> {
                             t.st = St::Final(Outcome::Failed(format!("nova refused the evacuation: {msg}")));
                         }
                         Issued::Gone(msg) => t.st = St::Final(Outcome::Skipped(format!("the server no longer exists: {msg}"))),
+                    }
+                }
+                follow_polls += followed.polls;
+                for (id, sv) in followed.running {
+                    if let Some(t) = tracks.get_mut(&id).filter(|t| t.st == St::InFlight) {
+                        settle(host, &id, t, Ok(sv));
                     }
                 }
             }
@@ -854,7 +915,7 @@ impl Engine<'_> {
             })
             .collect();
         instances.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)).then_with(|| a.id.cmp(&b.id)));
-        Ok(HostReport { host: host.to_string(), instances, elapsed: start.elapsed(), rounds })
+        Ok(HostReport { host: host.to_string(), instances, elapsed: start.elapsed(), rounds, follow_polls })
     }
 
     /// Everything the first evacuation depends on, read at once (see the module documentation):
@@ -913,6 +974,58 @@ impl Engine<'_> {
             (self.nova.list_servers_on_host(host), join(migrations))
         });
         Ok((servers?, migrations?))
+    }
+
+    /// While an issuance runs (until `issuing` is set): every poll, one migrations listing of
+    /// the host tells which of the evacuations accepted so far are `done`, and those servers
+    /// are read (tracking budget). Returns the ones found running elsewhere; anything else is
+    /// left to the next round, which alone decides failures and retries.
+    fn follow_while_issuing(&self, host: &str, since: i64, accepted: &Mutex<Vec<String>>, issuing: &Signal) -> Followed {
+        let s = self.settings;
+        let mut out = Followed::default();
+        let mut poll = s.poll_min;
+        while !issuing.wait(poll) {
+            let pending: Vec<String> = accepted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .filter(|id| !out.running.contains_key(*id))
+                .cloned()
+                .collect();
+            if pending.is_empty() {
+                continue;
+            }
+            out.polls += 1;
+            let by_inst = match self.list_migrations(host, since) {
+                Ok(m) => by_instance(m),
+                Err(e) => {
+                    debug!("evacuation of {host}: cannot list its migrations while issuing ({e}); the next round will");
+                    poll = (poll * 2).min(s.poll_max);
+                    continue;
+                }
+            };
+            let done: Vec<String> = pending
+                .into_iter()
+                .filter(|id| by_inst.get(id).and_then(|m| m.last()).is_some_and(|m| DONE.contains(&m.status.as_str())))
+                .collect();
+            let read = parallel(done, self.limiter.read_size(), Some(&self.limiter.reads), |id| {
+                let r = self.nova.get_server(&id);
+                (id, r)
+            });
+            let mut found = false;
+            for (id, r) in read {
+                match r {
+                    Ok(sv) if runs_elsewhere(host, &sv) => {
+                        out.running.insert(id, sv);
+                        found = true;
+                    }
+                    Ok(_) => {}
+                    Err(e) => debug!("cannot read server {id}: {e}; checked again later"),
+                }
+            }
+            poll = if found { s.poll_min } else { (poll * 2).min(s.poll_max) };
+        }
+        out
     }
 
     /// `Some(reason)` when the migration has run longer than the tracking timeout.

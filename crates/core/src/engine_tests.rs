@@ -53,8 +53,9 @@ fn evacuates_every_instance_once_and_tracks_it_to_the_end() {
             o => panic!("{id}: {o:?}"),
         }
     }
-    // Batched tracking: one servers listing and one migrations listing per round, whatever N.
-    assert_eq!(nova.calls("list_migrations"), r.rounds);
+    // Batched tracking: one servers listing and one migrations listing per round, whatever N
+    // (and one migrations listing per poll while a long issuance runs).
+    assert_eq!(nova.calls("list_migrations"), r.rounds + r.follow_polls);
     assert_eq!(nova.calls("list_servers_on_host"), r.rounds);
     assert_eq!(nova.calls("get_server"), 40, "one server read per finished evacuation");
     let json: serde_json::Value = serde_json::from_str(&r.summary_json()).unwrap();
@@ -164,14 +165,36 @@ fn the_first_listing_is_narrowed_to_the_incident() {
     let r = run(&nova, &settings, None).unwrap();
     assert!(r.ok(), "{}", r.summary_json());
     assert_eq!(nova.accepted(&ids[0]), 2, "the old record and this incident's evacuation");
-    assert_eq!(nova.calls("list_migrations"), r.rounds, "the first listing was used, narrowed");
+    assert_eq!(nova.calls("list_migrations"), r.rounds + r.follow_polls, "the first listing was used, narrowed");
     // An incident older than `lookback`: its migrations are listed again with its own window.
     let (nova, ids) = cloud(1);
     nova.edit_service("dead", |s| s.updated_at = Some(iso8601(now - 8 * 3600)));
     nova.add_migration(old_migration("901", &ids[0], "error", now - 9 * 3600));
     let r = run(&nova, &settings, None).unwrap();
     assert!(r.ok(), "{}", r.summary_json());
-    assert_eq!(nova.calls("list_migrations"), r.rounds + 1);
+    assert_eq!(nova.calls("list_migrations"), r.rounds + r.follow_polls + 1);
+}
+
+#[test]
+fn evacuations_are_confirmed_while_the_rest_are_still_being_issued() {
+    let (nova, ids) = cloud(30);
+    nova.evacuate_latency(Duration::from_millis(10));
+    // One call at a time: the issuing takes 30 calls' time, polling is every few milliseconds.
+    let settings = Settings { concurrency: 1, ..fast() };
+    let r = run(&nova, &settings, None).unwrap();
+    assert!(r.ok(), "{}", r.summary_json());
+    assert!(r.follow_polls > 0);
+    let journal = nova.journal();
+    let last = journal.iter().rposition(|c| c == "evacuate").unwrap();
+    assert!(journal[..last].iter().any(|c| c == "get_server"), "confirmed before the last was issued: {journal:?}");
+    for id in &ids {
+        assert_eq!(nova.accepted(id), 1, "{id}");
+    }
+    assert_eq!(nova.calls("get_server"), 30, "one confirming read per instance");
+    // Confirmations have their own budget, never below MIN_TRACKING_READS.
+    assert_eq!(Limiter::new(1).read_size(), MIN_TRACKING_READS);
+    assert_eq!(Limiter::new(64).read_size(), 64);
+    assert_eq!(Limiter::new(1).size(), 1);
 }
 
 #[test]

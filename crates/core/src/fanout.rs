@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::thread::ScopedJoinHandle;
+use std::time::Duration;
 
 /// A counting semaphore.
 #[derive(Debug)]
@@ -87,11 +88,31 @@ pub(crate) fn join<T>(h: ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
+/// A one-way "stop" flag that a sleeping thread notices at once.
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    set: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Signal {
+    pub(crate) fn set(&self) {
+        *self.set.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.cv.notify_all();
+    }
+
+    /// Sleeps up to `d`; true when the signal is (or becomes) set.
+    pub(crate) fn wait(&self, d: Duration) -> bool {
+        let guard = self.set.lock().unwrap_or_else(PoisonError::into_inner);
+        let (guard, _) = self.cv.wait_timeout_while(guard, d, |set| !*set).unwrap_or_else(PoisonError::into_inner);
+        *guard
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
 
     #[test]
     fn parallel_keeps_input_order_and_the_bound() {
@@ -109,5 +130,19 @@ mod tests {
         assert!(max.load(Ordering::SeqCst) <= 3);
         assert_eq!(parallel(Vec::<u8>::new(), 4, None, |i| i), Vec::<u8>::new());
         assert_eq!(parallel(vec![7], 4, None, |i| i + 1), vec![8]);
+    }
+
+    #[test]
+    fn a_signal_ends_the_wait_at_once() {
+        let s = Signal::default();
+        assert!(!s.wait(Duration::from_millis(1)));
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                std::thread::sleep(Duration::from_millis(5));
+                s.set();
+            });
+            assert!(s.wait(Duration::from_secs(60)));
+        });
+        assert!(s.wait(Duration::ZERO));
     }
 }
