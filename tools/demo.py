@@ -3,11 +3,13 @@
 break a compute node, follow the failover live, summarise, verify. Use tools/demo.
 
   tools/demo.py [--mode crash|hang|cut|poweroff] [--nova sim|real] [--instances N]
-                [--node compute-0] [--timeout S] [--json FILE]
+                [--all-on-node] [--node compute-0] [--timeout S] [--json FILE]
 
-Exit 0 when the failover completed (every instance of the node running elsewhere, the node
-back, its Nova service up, enabled and no longer forced down; with the simulator also every
-invariant of the end-to-end tier), else 1 with the reason.
+Exit 0 when the failover completed (every instance of the node running elsewhere, evacuate
+yes -> marker -> no, the node back and unfenced, its Nova service up, enabled and no longer
+forced down, none of that and no restart of the gate or of nova-compute on the node before
+evacuate=no; with the simulator also every invariant of the end-to-end tier), else 1 with the
+reason.
 """
 import argparse
 import importlib.machinery
@@ -242,6 +244,10 @@ def main():
     fl.failed = True
     out("  %s  %s" % (fl.rel(t0), "failure injected: lab/nodectl %s %s" % (verb, node)))
     uncut = args.mode != "cut"
+    try:
+        nc_managed = "NOVA_COMPUTE_MODE=pacemaker" in open(os.path.join(L.STATE, "lab.env")).read().split()
+    except OSError:
+        nc_managed = False
     reached = False
     while time.time() - t0 < args.timeout:
         fl.poll_pcmk()
@@ -254,7 +260,10 @@ def main():
             subprocess.run([os.path.join(L.LAB, "nodectl"), "uncut", node], capture_output=True)
             out("  %s  (cable of %s plugged back in after the power off)" % (fl.rel(time.time()), node))
             uncut = True
-        if fl.done("settled") and "attr_no" in fl.m:
+        # complete: Nova settled, evacuate=no, the node unfenced (fence_compute on) and, when
+        # Pacemaker runs it, the node's nova-compute started again
+        if fl.done("settled") and "attr_no" in fl.m and "unfenced" in fl.m \
+                and (not nc_managed or "started_nova_compute" in fl.m):
             reached = True
             break
         time.sleep(0.2)
@@ -301,6 +310,10 @@ def main():
             missing.append("Nova service %s, forced_down=%s" % (fl.service.get("status"), fl.service.get("forced_down")))
         if "attr_no" not in m:
             missing.append("evacuate never became no (values seen: %s)" % fl.attr_values)
+        if "unfenced" not in m:
+            missing.append("%s never unfenced (fence_compute on)" % node)
+        if nc_managed and "started_nova_compute" not in m:
+            missing.append("Pacemaker never started nova-compute on %s again" % node)
         problems.append("failover did not complete within %.0f s: %s" % (args.timeout, "; ".join(missing) or "?"))
     else:
         seq = []
@@ -310,7 +323,10 @@ def main():
                 seq.append(k)
         if "yes" not in seq or "no" not in seq[seq.index("yes"):] or "marker" not in seq[seq.index("yes"):]:
             problems.append("evacuate of %s went %s, expected yes -> marker -> no" % (node, fl.attr_values))
-        for k in ("nova_unforce", "service_forced_down_false", "nova_enable", "service_status_enabled"):
+        # nothing gives the host back before its evacuation is finished: not the service, not
+        # unfencing, not the gate, and nova-compute does not run on it again before that
+        for k in ("nova_unforce", "service_forced_down_false", "nova_enable", "service_status_enabled",
+                  "unfenced", "started_nova_compute_wait", "started_nova_compute"):
             if k in fl.m and "attr_no" in fl.m and fl.m[k] < fl.m["attr_no"] - 0.002:
                 problems.append("%s before evacuate=no" % k)
     if reached and run:
