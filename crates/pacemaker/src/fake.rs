@@ -1,5 +1,5 @@
-//! An in-memory [`Cluster`] for the domain tests: attributes, fencing history, a call log, and
-//! injectable failures.
+//! An in-memory [`Cluster`] for the domain tests: attributes, fencing history, resource
+//! parameters in the CIB, a call log, and injectable failures.
 
 use crate::{Cluster, FenceEvent, FenceState, PcmkError};
 use std::collections::BTreeMap;
@@ -16,6 +16,12 @@ struct State {
     writes: Vec<(String, String, String)>,
     fail_updates: u32,
     fail_queries: u32,
+    /// (resource, parameter) → value, as `crm_resource --get-parameter` would read it.
+    params: BTreeMap<(String, String), String>,
+    /// Resources the CIB knows (any whose parameter was ever set).
+    resources: std::collections::BTreeSet<String>,
+    cib_unreachable: bool,
+    param_reads: Vec<(String, String)>,
 }
 
 /// A cluster that lives in memory.
@@ -86,6 +92,29 @@ impl FakeCluster {
     pub fn fail_queries(&self, n: u32) {
         self.st().fail_queries = n;
     }
+
+    /// Sets parameter `name` of `resource` in the CIB (`None` removes it, as
+    /// `pcs resource update R name=` does); the resource exists from then on.
+    pub fn set_resource_param(&self, resource: &str, name: &str, value: Option<&str>) {
+        let key = (resource.to_string(), name.to_string());
+        let mut s = self.st();
+        s.resources.insert(resource.to_string());
+        match value {
+            Some(v) => s.params.insert(key, v.to_string()),
+            None => s.params.remove(&key),
+        };
+    }
+
+    /// Makes every resource parameter read fail (`true`), as with the cluster stopped, or
+    /// readable again (`false`).
+    pub fn cib_unreachable(&self, unreachable: bool) {
+        self.st().cib_unreachable = unreachable;
+    }
+
+    /// Every resource parameter read, in order: (resource, parameter).
+    pub fn param_reads(&self) -> Vec<(String, String)> {
+        self.st().param_reads.clone()
+    }
 }
 
 fn injected(program: &str) -> PcmkError {
@@ -139,6 +168,26 @@ impl Cluster for FakeCluster {
         }
         Ok(Some(s.history.get(node).cloned().unwrap_or_default()))
     }
+
+    fn resource_param(&self, resource: &str, name: &str, _d: Instant) -> Result<Option<String>, PcmkError> {
+        let mut s = self.st();
+        s.param_reads.push((resource.to_string(), name.to_string()));
+        if s.cib_unreachable {
+            return Err(PcmkError::Failed {
+                program: "crm_resource".into(),
+                code: Some(102),
+                stderr: "crm_resource: Could not connect to the CIB: Transport endpoint is not connected".into(),
+            });
+        }
+        if !s.resources.contains(resource) {
+            return Err(PcmkError::Failed {
+                program: "crm_resource".into(),
+                code: Some(105),
+                stderr: format!("crm_resource: Resource '{resource}' not found"),
+            });
+        }
+        Ok(s.params.get(&(resource.to_string(), name.to_string())).filter(|v| !v.is_empty()).cloned())
+    }
 }
 
 #[cfg(test)]
@@ -161,5 +210,26 @@ mod tests {
         assert!(c.attr_update("evacuate", "h1", "no", d).is_err());
         assert_eq!(c.writes().len(), 3);
         assert_eq!(c.fence_history("compute-0", d).unwrap(), Some(vec![]));
+    }
+
+    #[test]
+    fn fake_resource_params_read_like_crm_resource() {
+        let c = FakeCluster::new("ctl0");
+        let d = Instant::now();
+        // A resource the CIB does not know is an error, not "unset".
+        assert!(c.resource_param("nova-evacuate", "storm_max_share", d).is_err());
+        c.set_resource_param("nova-evacuate", "auth_url", Some("http://k"));
+        assert_eq!(c.resource_param("nova-evacuate", "storm_max_share", d), Ok(None));
+        c.set_resource_param("nova-evacuate", "storm_max_share", Some("100"));
+        assert_eq!(c.resource_param("nova-evacuate", "storm_max_share", d), Ok(Some("100".into())));
+        c.set_resource_param("nova-evacuate", "storm_max_share", Some(""));
+        assert_eq!(c.resource_param("nova-evacuate", "storm_max_share", d), Ok(None));
+        c.cib_unreachable(true);
+        let e = c.resource_param("nova-evacuate", "auth_url", d).unwrap_err();
+        assert!(e.to_string().contains("Could not connect to the CIB"), "{e}");
+        c.cib_unreachable(false);
+        c.set_resource_param("nova-evacuate", "auth_url", None);
+        assert_eq!(c.resource_param("nova-evacuate", "auth_url", d), Ok(None));
+        assert_eq!(c.param_reads().len(), 6);
     }
 }

@@ -1,4 +1,5 @@
-//! The Pacemaker side of the agents: node attributes, the local node name and fencing history.
+//! The Pacemaker side of the agents: node attributes, the local node name, fencing history and
+//! a resource's parameters as the CIB holds them now.
 //!
 //! Everything goes through the [`Cluster`] trait so that the domain code (`iha-core`) is tested
 //! against [`fake::FakeCluster`]; [`Tools`] implements it with Pacemaker's own command-line tools,
@@ -36,9 +37,25 @@ pub trait Cluster: Send + Sync {
     /// The fencing history of `node`; `Ok(None)` when the history cannot be read here (no
     /// fencer reachable, e.g. on a pacemaker_remote node), which callers treat as "unknown".
     fn fence_history(&self, node: &str, deadline: Instant) -> Result<Option<Vec<FenceEvent>>, PcmkError>;
+    /// The instance attribute `name` of the primitive `resource` as the CIB holds it *now*
+    /// (`crm_resource --resource R --get-parameter NAME`); `Ok(None)` when it is not set or set
+    /// to the empty string. A running resource sees the values it was started with; Pacemaker
+    /// applies a change only by restarting it, in a transition that waits for any fencing in
+    /// flight, so this is how an agent honours an operator's change at once. `Err` when the
+    /// CIB cannot be asked (cluster not running, no such resource, tool missing).
+    fn resource_param(&self, resource: &str, name: &str, deadline: Instant) -> Result<Option<String>, PcmkError>;
 }
 
-/// [`Cluster`] implemented with `attrd_updater`, `crm_node` and `stonith_admin`.
+/// The primitive's id for a resource instance name: `OCF_RESOURCE_INSTANCE` of a clone instance
+/// is `<primitive>:<n>` (anonymous clones), which the CIB tools do not know.
+pub fn primitive_id(instance: &str) -> &str {
+    match instance.rsplit_once(':') {
+        Some((id, n)) if !id.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => id,
+        _ => instance,
+    }
+}
+
+/// [`Cluster`] implemented with `attrd_updater`, `crm_node`, `stonith_admin` and `crm_resource`.
 #[derive(Debug, Clone, Default)]
 pub struct Tools {
     /// Directory to find the tools in; `None` searches `PATH` (as Pacemaker's agents do).
@@ -101,5 +118,30 @@ impl Cluster for Tools {
             Err(PcmkError::Failed { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    fn resource_param(&self, resource: &str, name: &str, deadline: Instant) -> Result<Option<String>, PcmkError> {
+        // Pacemaker 2.1.5, observed: set -> exit 0, the value alone on stdout; not set -> exit 0,
+        // nothing on stdout, "Attribute 'NAME' not found for 'R'" on stderr; no such resource ->
+        // 105 "No such object"; cluster down -> 102 "Could not connect to the CIB: Transport
+        // endpoint is not connected". In text output the value is all stdout holds.
+        let out = run_tool(&self.prog("crm_resource"), &["--resource", resource, "--get-parameter", name], deadline)?;
+        let value = out.trim();
+        Ok((!value.is_empty()).then(|| value.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primitive_id_strips_a_clone_instance_number_only() {
+        assert_eq!(primitive_id("nova-evacuate"), "nova-evacuate");
+        assert_eq!(primitive_id("nova-evacuate:0"), "nova-evacuate");
+        assert_eq!(primitive_id("nova-evacuate:12"), "nova-evacuate");
+        assert_eq!(primitive_id("odd:name"), "odd:name");
+        assert_eq!(primitive_id("trailing:"), "trailing:");
+        assert_eq!(primitive_id(":3"), ":3");
     }
 }

@@ -1,5 +1,6 @@
 //! The process implementation against stand-in tools: argument vectors reach the tool intact
-//! (no shell), deadlines kill hung tools, and attrd's "does not exist" is an absent value.
+//! (no shell), deadlines kill hung tools, attrd's "does not exist" and crm_resource's "not found"
+//! are absent values.
 
 use iha_pacemaker::{Cluster, PcmkError, Tools};
 use std::os::unix::fs::PermissionsExt;
@@ -60,4 +61,29 @@ fn missing_tools_are_reported() {
     let t = Tools { dir: Some(PathBuf::from("/nonexistent")) };
     assert!(matches!(t.local_node(soon()), Err(PcmkError::NotInstalled(_))));
     assert_eq!(t.fence_history("n", soon()), Ok(None), "no fencer: history unknown");
+    assert!(matches!(t.resource_param("r", "p", soon()), Err(PcmkError::NotInstalled(_))), "no CIB tool: an error, never unset");
+}
+
+#[test]
+fn resource_param_reads_the_cib_like_crm_resource_prints_it() {
+    // As Pacemaker 2.1.5 answers: the value alone on stdout; an unset parameter exits 0 with
+    // nothing on stdout; an unknown resource exits 105; a stopped cluster 102.
+    let d = tooldir(
+        "crm-resource",
+        &[(
+            "crm_resource",
+            "[ \"$1 $3\" = '--resource --get-parameter' ] || exit 64\n\
+             case \"$2\" in nova-evacuate) ;; down) echo 'crm_resource: Could not connect to the CIB: Transport endpoint is not connected' >&2; exit 102;; \
+             *) echo \"crm_resource: Resource '$2' not found\" >&2; exit 105;; esac\n\
+             case \"$4\" in storm_max_share) echo 100;; empty) echo;; *) echo \"Attribute '$4' not found for '$2'\" >&2;; esac",
+        )],
+    );
+    let t = Tools { dir: Some(d) };
+    assert_eq!(t.resource_param("nova-evacuate", "storm_max_share", soon()), Ok(Some("100".into())));
+    assert_eq!(t.resource_param("nova-evacuate", "storm_max_hosts", soon()), Ok(None));
+    assert_eq!(t.resource_param("nova-evacuate", "empty", soon()), Ok(None));
+    let e = t.resource_param("other", "storm_max_share", soon()).unwrap_err();
+    assert!(matches!(e, PcmkError::Failed { code: Some(105), .. }), "{e:?}");
+    let e = t.resource_param("down", "storm_max_share", soon()).unwrap_err();
+    assert!(e.to_string().contains("Could not connect to the CIB"), "{e}");
 }
