@@ -5,7 +5,7 @@
 //! host, and the `evacuate` attribute written as unfencing expects. Simulator delays are in
 //! milliseconds; nothing here asserts a wall-clock time.
 //!
-//! NovaEvacuate runs with stand-ins for attrd_updater, crm_node and stonith_admin
+//! NovaEvacuate runs with stand-ins for attrd_updater, crm_node, stonith_admin and crm_resource
 //! (tests/evacuate-tools) first on PATH.
 
 use iha_tests::{bin, run};
@@ -338,6 +338,25 @@ impl Pcmk {
         let db: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(self.dir.join("attrd.json")).ok()?).ok()?;
         db["evacuate"][host].as_str().map(str::to_string)
     }
+    /// The resource parameters `crm_resource --get-parameter` finds in the CIB; `None`: the CIB
+    /// cannot be reached.
+    fn cib(&self, params: Option<&[(&str, &str)]>) {
+        let path = self.dir.join("cib.json");
+        match params {
+            Some(p) => {
+                let m: serde_json::Map<String, serde_json::Value> =
+                    p.iter().map(|(k, v)| ((*k).to_string(), serde_json::Value::String((*v).to_string()))).collect();
+                std::fs::write(path, serde_json::json!({ "nova-evacuate": m }).to_string()).unwrap();
+            }
+            None => {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+    /// How many times crm_resource was run.
+    fn cib_reads(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("crm_resource.calls")).unwrap_or_default().lines().count()
+    }
     fn writes(&self, host: &str) -> Vec<String> {
         std::fs::read_to_string(self.dir.join("writes.jsonl"))
             .unwrap_or_default()
@@ -374,7 +393,7 @@ fn nova_evacuate_cmd(sim: &SimHandle, pcmk: &Pcmk, action: &str, extra: &[(&str,
         .env("OCF_RESKEY_poll_interval", "1")
         .env("OCF_RESKEY_retry_backoff", "0");
     for (k, v) in extra {
-        if k.starts_with("IHA_") {
+        if k.starts_with("IHA_") || k.starts_with("OCF_") {
             c.env(k, v);
         } else {
             c.env(format!("OCF_RESKEY_{k}"), v);
@@ -414,6 +433,7 @@ fn nova_evacuate_settles_marked_hosts_and_leaves_others() {
     let st = sim.state();
     assert!(st.servers_on(DEAD).is_empty() && st.servers_on("compute-3").is_empty());
     assert!(migrations(&sim).values().all(|c| *c == 1));
+    assert_eq!(pcmk.cib_reads(), 0, "2 of 4 hosts failed is no storm: the CIB is not read");
     // A second monitor has nothing to do and does not call Nova.
     sim.clear_log();
     assert_eq!(nova_evacuate(&sim, &pcmk, "monitor", &[]).status.code(), Some(0));
@@ -498,6 +518,46 @@ fn nova_evacuate_holds_a_storm_and_settles_an_unevacuable_host() {
     let reason = st.host(DEAD).and_then(|h| h.disabled_reason.clone()).unwrap_or_default();
     assert!(reason.contains(&paused.id) && reason.contains("1 failed"), "{reason}");
     assert!(text(&o.stderr).contains("vm_state paused"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn nova_evacuate_takes_the_override_from_the_cib_at_the_next_monitor() {
+    // 2 of 3 compute hosts failed and marked: held with the parameters Pacemaker passed.
+    let mut s = scenario(2, 3);
+    s.hosts[1] = HostConfig { name: "compute-1".into(), state: Some("down".into()), status: Some("disabled".into()), forced_down: true, ..Default::default() };
+    let sim = start(s);
+    let pcmk = Pcmk::new("override", &[(DEAD, "yes"), ("compute-1", "yes")]);
+    pcmk.fenced(&[DEAD, "compute-1"]);
+    pcmk.cib(Some(&[("auth_url", "http://keystone.example.com/v3")]));
+    // As a clone instance: the CIB is asked about the primitive, nova-evacuate.
+    let clone = [("OCF_RESOURCE_INSTANCE", "nova-evacuate:0")];
+    assert_eq!(nova_evacuate(&sim, &pcmk, "start", &clone).status.code(), Some(0));
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &clone);
+    assert_eq!(o.status.code(), Some(0));
+    let err = text(&o.stderr);
+    assert!(err.contains("2 of 3 compute hosts failed") && err.contains("pcs resource update nova-evacuate storm_max_share=100"), "{err}");
+    assert!(err.contains("evacuation of compute-0 held by the storm guard"), "{err}");
+    assert_eq!(pcmk.cib_reads(), 2, "both limits read from the CIB before holding");
+    assert!(evacuations(&sim).is_empty());
+    // The CIB cannot be read: the hold stands, and the log says why.
+    pcmk.cib(None);
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &clone);
+    let err = text(&o.stderr);
+    assert!(err.contains("cannot read the current limits of nova-evacuate from the CIB") && err.contains("Could not connect to the CIB"), "{err}");
+    assert!(err.contains("held by the storm guard"), "{err}");
+    assert!(evacuations(&sim).is_empty());
+    assert_eq!(pcmk.get(DEAD).as_deref(), Some("yes"));
+    // The operator's pcs resource update: in the CIB, not yet in the agent's environment (the
+    // restart waits for the held nodes' unfencing). The next monitor evacuates.
+    pcmk.cib(Some(&[("auth_url", "http://keystone.example.com/v3"), ("storm_max_share", "100")]));
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &clone);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("storm guard overridden: the CIB now has storm_max_share=100 storm_max_hosts=0 for nova-evacuate"), "{err}");
+    assert!(!err.contains("held by the storm guard"), "{err}");
+    assert_eq!(pcmk.get(DEAD).as_deref(), Some("no"));
+    assert_eq!(pcmk.get("compute-1").as_deref(), Some("no"));
+    assert!(evacuations(&sim).values().all(|c| *c == 1));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use iha_core::engine::{FenceCheck, Settings};
 use iha_core::policy::PolicyConfig;
-use iha_core::storm::StormLimits;
+use iha_core::storm::{MAX_HOSTS_PARAM, MAX_SHARE_PARAM, StormLimits};
 use iha_meta::{Getopt, Param, Type, Values};
 use iha_openstack::{ConnectionOptions, options_from_values};
 use std::time::Duration;
@@ -249,10 +249,8 @@ pub fn engine_config(v: &Values, fence_check: FenceCheck) -> Result<(Settings, P
     if policy.tag.is_empty() {
         return Err("evacuable_tag must not be empty".into());
     }
-    let storm = StormLimits {
-        max_share_percent: u32::try_from(int(v, "storm_max_share", 0, 100)?).unwrap_or(50),
-        max_hosts: u32::try_from(int(v, "storm_max_hosts", 0, 1_000_000)?).unwrap_or(0),
-    };
+    // One parser for these two, shared with NovaEvacuate's read of the live limits in the CIB.
+    let storm = StormLimits::from_params(v.get(MAX_SHARE_PARAM), v.get(MAX_HOSTS_PARAM))?;
     Ok((settings, policy, storm))
 }
 

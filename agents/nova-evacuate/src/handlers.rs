@@ -7,7 +7,11 @@
 //!    other nodes' markers not refreshed for `takeover_after` seconds need work, fresh markers
 //!    of other nodes are left to them ([`iha_core::state`]). Without work, Nova is not called.
 //! 2. applies the storm guard: when too many compute hosts are failed, hosts still marked `yes`
-//!    are held (logged at error level every monitor); hosts already in progress continue.
+//!    are held (logged at error level every monitor); hosts already in progress continue. Before
+//!    holding, the limits are read again from the CIB (`crm_resource --get-parameter`), so an
+//!    operator's `pcs resource update <resource> storm_max_share=100` applies at the next
+//!    monitor rather than when Pacemaker gets round to restarting the resource, which waits for
+//!    the held nodes' unfencing ([`iha_core::storm`]). Unreadable: the hold stands.
 //! 3. processes every host in its own thread, sharing one client and one concurrency limit:
 //!    confirm it is fenced (else leave `yes`, retried next monitor), wait `evacuate_delay` for
 //!    that host alone, write `<node>@<now>`, evacuate through the engine while refreshing the
@@ -23,10 +27,10 @@ use iha_agent_fence_evacuate::shared::{engine_config, options};
 use iha_core::clock::now_epoch;
 use iha_core::engine::{Engine, EngineError, FenceCheck, Limiter};
 use iha_core::state::{self, Mark, Plan};
-use iha_core::storm;
+use iha_core::storm::{self, Decided};
 use iha_ocf::{Context, OcfError, ResourceAgent, Running};
 use iha_openstack::{Client, ComputeApi, Deadline, ServiceQuery, ServiceRef};
-use iha_pacemaker::{Cluster, EVACUATE_ATTR, Tools};
+use iha_pacemaker::{Cluster, EVACUATE_ATTR, Tools, primitive_id};
 use log::{debug, error, info, warn};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -135,9 +139,12 @@ pub fn monitor_with(ctx: &Context<'_>, cluster: &dyn Cluster) -> Result<(), OcfE
             return Ok(());
         }
     };
-    let verdict = storm::assess(&services, &marked, limits);
+    let verdict = storm_verdict(ctx, cluster, &services, &marked, limits);
     if let Some(why) = &verdict.hold {
-        error!("{why}");
+        error!(
+            "{why} (pcs resource update {} storm_max_share=100 storm_max_hosts=0; applied at the next monitor)",
+            primitive_id(&ctx.instance)
+        );
         work.retain(|(host, p)| {
             let keep = !matches!(p, Plan::Start);
             if !keep {
@@ -160,6 +167,39 @@ pub fn monitor_with(ctx: &Context<'_>, cluster: &dyn Cluster) -> Result<(), OcfE
         }
     });
     Ok(())
+}
+
+/// A CIB read while holding gets at most this long: hosts already in progress are processed
+/// after it, in the same monitor.
+const CIB_READ_LIMIT: Duration = Duration::from_secs(10);
+
+/// The storm guard's verdict with the limits Pacemaker passed or, when those would hold, with
+/// the limits the CIB holds now for this resource; says in the log which decided.
+fn storm_verdict(
+    ctx: &Context<'_>,
+    cluster: &dyn Cluster,
+    services: &[iha_openstack::Service],
+    marked: &[String],
+    limits: storm::StormLimits,
+) -> storm::StormVerdict {
+    let resource = primitive_id(&ctx.instance);
+    let deadline = ctx.deadline.min(Instant::now() + CIB_READ_LIMIT);
+    let (verdict, decided) = storm::assess_live(services, marked, limits, cluster, resource, deadline);
+    match &decided {
+        Decided::NotRead | Decided::Same => {}
+        Decided::Live(live) if verdict.hold.is_none() => warn!(
+            "storm guard overridden: the CIB now has {live} for {resource} (started with {limits}; Pacemaker \
+             applies it with a restart later): evacuating {} failed compute host(s) of {}",
+            verdict.failed.len(),
+            verdict.total
+        ),
+        Decided::Live(live) => info!("storm guard: using the limits the CIB now has for {resource} ({live}; started with {limits})"),
+        Decided::Unreadable(e) => error!(
+            "storm guard: cannot read the current limits of {resource} from the CIB ({e}); holding with {limits} \
+             as Pacemaker passed them"
+        ),
+    }
+    verdict
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -74,7 +74,11 @@ const STORM_NOTE: &str = "When more than storm_max_share percent of the nova-com
 forced down, or marked for evacuation, counting hosts already being evacuated), hosts still \
 marked yes are held and every monitor logs why at error level; hosts already in progress \
 continue. To evacuate anyway during a real mass failure: pcs resource update <resource> \
-storm_max_share=100 storm_max_hosts=0, and set the limits back afterwards.";
+storm_max_share=100 storm_max_hosts=0; it takes effect at the next monitor. Pacemaker passes a \
+changed parameter only when it restarts the resource, and during a storm that restart waits for \
+the held nodes' unfencing, which waits for these evacuations; so before holding, every monitor \
+reads both limits from the CIB (crm_resource --get-parameter) and uses those. If the CIB cannot \
+be read, the hold stands and the log says why. Set the limits back afterwards.";
 
 /// The description of `NovaEvacuate`.
 pub static SPEC: Agent = Agent {
