@@ -391,6 +391,10 @@ const MAX_TRANSIENT: u32 = 10;
 const IN_FLIGHT: &[&str] = &["accepted", "pre-migrating", "running", "migrating", "queued", "preparing", "post-migrating", "confirming"];
 const FAILED: &[&str] = &["error", "failed", "cancelled"];
 
+/// Slack (seconds) of the follower's "changed since the previous listing" window, for
+/// records committed late or timestamps rounded down.
+const FOLLOW_SLACK_S: i64 = 5;
+
 /// A finished evacuation (the server is then read to confirm where and how it runs).
 const DONE: &[&str] = &["done", "completed"];
 
@@ -979,11 +983,14 @@ impl Engine<'_> {
     /// While an issuance runs (until `issuing` is set): every poll, one migrations listing of
     /// the host tells which of the evacuations accepted so far are `done`, and those servers
     /// are read (tracking budget). Returns the ones found running elsewhere; anything else is
-    /// left to the next round, which alone decides failures and retries.
+    /// left to the next round, which alone decides failures and retries. After the first
+    /// listing only what changed since the previous one is asked for (by Nova's own times,
+    /// with slack), so a poll stays small however many instances the host had.
     fn follow_while_issuing(&self, host: &str, since: i64, accepted: &Mutex<Vec<String>>, issuing: &Signal) -> Followed {
         let s = self.settings;
         let mut out = Followed::default();
         let mut poll = s.poll_min;
+        let mut changed_since = since;
         while !issuing.wait(poll) {
             let pending: Vec<String> = accepted
                 .lock()
@@ -996,8 +1003,14 @@ impl Engine<'_> {
                 continue;
             }
             out.polls += 1;
-            let by_inst = match self.list_migrations(host, since) {
-                Ok(m) => by_instance(m),
+            let by_inst = match self.list_migrations(host, changed_since) {
+                Ok(m) => {
+                    let newest = m.iter().filter_map(|m| m.updated_at.as_deref().or(m.created_at.as_deref()).and_then(parse_iso8601)).max();
+                    if let Some(t) = newest {
+                        changed_since = changed_since.max(t - FOLLOW_SLACK_S);
+                    }
+                    by_instance(m)
+                }
                 Err(e) => {
                     debug!("evacuation of {host}: cannot list its migrations while issuing ({e}); the next round will");
                     poll = (poll * 2).min(s.poll_max);
