@@ -4,7 +4,9 @@
 //! Construction does no I/O. The first call loads a cached session (token,
 //! catalog, compute version document) or authenticates; a warm cache means
 //! no Keystone request and no version discovery at all. A 401 drops the
-//! session (memory and file) and re-authenticates once. Clones share the
+//! session (memory and file) and re-authenticates once; a 406 drops the
+//! version range and redoes the Nova operation once with a freshly
+//! discovered one (`nova_op`). Clones share the
 //! session, the connection pool and the cache; each clone may carry its own
 //! [`Deadline`] ([`Client::with_deadline`]).
 
@@ -428,30 +430,62 @@ impl Client {
         Ok(range)
     }
 
-    /// Drops the cached compute version documents of `stale`.
-    fn forget_versions(&self, stale: &Arc<Session>) {
+    /// Drops the version range `stale` from the session and the cache
+    /// file, so that the next [`Client::versions`] discovers it again. A
+    /// range another thread has already replaced is left alone.
+    fn forget_versions(&self, stale: VersionRange) {
         let mut guard = self.lock();
-        if let Some(cur) = guard.as_ref().filter(|c| Arc::ptr_eq(c, stale)) {
-            let updated = Arc::new(Session {
-                token: cur.token.clone(),
-                expires_at: cur.expires_at,
-                project_id: cur.project_id.clone(),
-                catalog: cur.catalog.clone(),
-                compute_versions: Vec::new(),
-                reauthable: cur.reauthable,
-                issued_here: cur.issued_here,
-            });
-            if updated.reauthable {
-                self.inner.cache.store(&updated.to_cache(&self.inner.key));
-            }
-            *guard = Some(updated);
+        let Some(cur) = guard.as_ref() else { return };
+        if !cur.compute_versions.iter().any(|(_, r)| *r == stale) {
+            return;
         }
+        let mut compute_versions = cur.compute_versions.clone();
+        compute_versions.retain(|(_, r)| *r != stale);
+        let updated = Arc::new(Session {
+            token: cur.token.clone(),
+            expires_at: cur.expires_at,
+            project_id: cur.project_id.clone(),
+            catalog: cur.catalog.clone(),
+            compute_versions,
+            reauthable: cur.reauthable,
+            issued_here: cur.issued_here,
+        });
+        if updated.reauthable {
+            self.inner.cache.store(&updated.to_cache(&self.inner.key));
+        }
+        *guard = Some(updated);
     }
 
-    /// The version for ordinary calls.
-    fn default_mv(&self) -> Result<Option<Microversion>> {
+    /// Runs one Nova operation: `op` chooses its microversion(s) from the
+    /// version range it is given and sends its requests. Every
+    /// [`ComputeApi`] method that talks to Nova goes through here.
+    ///
+    /// If Nova answers 406, the range was stale: Nova was downgraded or
+    /// rolled back since the range was discovered and cached (in tests:
+    /// another simulator now listens on the same port with a lower maximum).
+    /// The range is then forgotten, discovered again and `op` redone once
+    /// with the fresh one, so every choice it makes (uuid calls from 2.53 or
+    /// host calls before, pagination from 2.33, the evacuate body...) is made
+    /// anew. Redoing is safe even for a POST such as evacuate: Nova checks
+    /// the requested version in its API layer, before the request reaches
+    /// any controller, so a 406 means nothing was done. A second 406 is
+    /// returned as it is: no loop. Without microversions (a legacy range)
+    /// no request carries one, so a 406 is not about versions and is final.
+    fn nova_op<T>(&self, op: impl Fn(VersionRange) -> Result<T>) -> Result<T> {
         let r = self.versions()?;
-        Ok((r != VersionRange::LEGACY).then(|| r.default_version()))
+        match op(r) {
+            Err(e @ Error::NotAcceptable { .. }) if r != VersionRange::LEGACY => {
+                self.log().info(|| {
+                    format!(
+                        "{e}; the compute api range {}..{} is stale, discovering it again",
+                        r.min, r.max
+                    )
+                });
+                self.forget_versions(r);
+                op(self.versions()?)
+            }
+            other => other,
+        }
     }
 
     /// One authenticated request; 2xx or a typed error. A 401 re-authenticates once.
@@ -495,11 +529,7 @@ impl Client {
             if (200..300).contains(&r.status) {
                 return Ok(r);
             }
-            if r.status == 406 && mv.is_some() {
-                // The cloud no longer offers what its cached version
-                // document promised (downgrade?): rediscover next time.
-                self.forget_versions(&s);
-            }
+            // A 406 is handled by the operation around this call (nova_op).
             return Err(Error::from_status(req.describe(), r.status, &r.body));
         }
     }
@@ -514,9 +544,9 @@ impl Client {
         decode(&r.body, path)
     }
 
+    /// A whole Nova operation: one `GET` at the default microversion.
     fn nova_get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let mv = self.default_mv()?;
-        self.get("compute", path, mv)
+        self.nova_op(|r| self.get("compute", path, default_mv(r)))
     }
 
     /// Follows `*_links` `rel=next` markers until the last page.
@@ -562,7 +592,24 @@ impl Client {
         })
     }
 
-    fn service_id(&self, service: &ServiceRef) -> Result<String> {
+    /// `GET /os-services`, part of an operation using range `r`.
+    fn services(&self, r: VersionRange, q: &ServiceQuery) -> Result<Vec<Service>> {
+        let mut p = Vec::new();
+        if let Some(b) = &q.binary {
+            p.push(("binary", b.clone()));
+        }
+        if let Some(h) = &q.host {
+            p.push(("host", h.clone()));
+        }
+        let b: ServicesBody = self.get(
+            "compute",
+            &format!("/os-services{}", query(&p)),
+            default_mv(r),
+        )?;
+        Ok(b.services)
+    }
+
+    fn service_id(&self, r: VersionRange, service: &ServiceRef) -> Result<String> {
         if let Some(id) = &service.id {
             if !id.is_empty() && id.parse::<u64>().is_err() {
                 return Ok(id.clone());
@@ -572,7 +619,7 @@ impl Client {
             binary: Some(service.binary.clone()),
             host: Some(service.host.clone()),
         };
-        self.list_services(&q)?
+        self.services(r, &q)?
             .into_iter()
             .find(|s| s.host == service.host && s.binary == service.binary && !s.id.is_empty())
             .map(|s| s.id)
@@ -582,18 +629,19 @@ impl Client {
             })
     }
 
-    /// `PUT /os-services/{uuid}` (2.53+) or the legacy host+binary call.
+    /// `PUT /os-services/{uuid}` (2.53+) or the legacy host+binary call,
+    /// chosen from `r`.
     fn update_service(
         &self,
+        r: VersionRange,
         service: &ServiceRef,
-        new: Value,
+        new: &Value,
         legacy_path: &str,
-        legacy: Value,
+        legacy: &Value,
         need: Microversion,
     ) -> Result<()> {
-        let r = self.versions()?;
         if r.max >= V2_53 {
-            let id = self.service_id(service)?;
+            let id = self.service_id(r, service)?;
             let mv = r
                 .best_up_to(Microversion::MAX_SUPPORTED)
                 .unwrap_or(V2_53)
@@ -602,7 +650,7 @@ impl Client {
                 "compute",
                 Method::PUT,
                 &format!("/os-services/{}", encode(&id)),
-                Some(&new),
+                Some(new),
                 Some(mv),
                 true,
             )?;
@@ -618,7 +666,7 @@ impl Client {
                 ),
             })?;
         let mv = (r != VersionRange::LEGACY).then_some(mv);
-        self.call("compute", Method::PUT, legacy_path, Some(&legacy), mv, true)?;
+        self.call("compute", Method::PUT, legacy_path, Some(legacy), mv, true)?;
         Ok(())
     }
 
@@ -638,6 +686,77 @@ impl Client {
             idempotent,
         )
     }
+
+    /// The evacuate action, its microversion and body chosen from `r`.
+    fn evacuate_in(
+        &self,
+        r: VersionRange,
+        server_id: &str,
+        req: &EvacuateRequest,
+    ) -> Result<EvacuateOutcome> {
+        let legacy = r == VersionRange::LEGACY;
+        let unsupported = |m: String| Error::Unsupported { message: m };
+        let mv = if req.stop_after {
+            r.best_up_to(V2_95).filter(|v| *v >= V2_95).ok_or_else(|| {
+                unsupported(format!(
+                    "evacuate with stop needs compute api 2.95, the cloud offers up to {}",
+                    r.max
+                ))
+            })?
+        } else if req.force {
+            // `force` exists only in 2.29–2.67; before 2.29 a target host
+            // bypasses the scheduler anyway.
+            r.best_up_to(V2_67).ok_or_else(|| {
+                unsupported(format!("evacuate with force needs compute api 2.67 or older, the cloud's minimum is {}", r.min))
+            })?
+        } else {
+            r.best_up_to(V2_94).ok_or_else(|| {
+                unsupported(format!(
+                    "evacuate: the cloud's minimum compute api {} is above 2.94",
+                    r.min
+                ))
+            })?
+        };
+        let mut body = json!({});
+        if let Some(h) = &req.host {
+            body["host"] = json!(h);
+        }
+        if mv < V2_14 {
+            body["onSharedStorage"] = json!(req.on_shared_storage.unwrap_or(false));
+        }
+        if let Some(p) = &req.admin_pass {
+            // Nova refuses adminPass together with shared storage before 2.14.
+            if !(mv < V2_14 && req.on_shared_storage == Some(true)) {
+                body["adminPass"] = json!(p.expose());
+            }
+        }
+        if req.force && (V2_29..=V2_67).contains(&mv) {
+            body["force"] = json!(true);
+        }
+        let resp = self.server_action(
+            server_id,
+            &json!({ "evacuate": body }),
+            (!legacy).then_some(mv),
+            false,
+        )?;
+        let admin_pass = if resp.body.is_empty() {
+            None
+        } else {
+            serde_json::from_slice::<AdminPassBody>(&resp.body)
+                .ok()
+                .and_then(|b| b.admin_pass)
+                .map(Secret::from)
+        };
+        Ok(EvacuateOutcome {
+            microversion: mv,
+            admin_pass,
+        })
+    }
+}
+
+/// The version for ordinary calls in range `r`: none without microversions.
+fn default_mv(r: VersionRange) -> Option<Microversion> {
+    (r != VersionRange::LEGACY).then(|| r.default_version())
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
@@ -680,25 +799,13 @@ impl ComputeApi for Client {
     }
 
     fn list_services(&self, q: &ServiceQuery) -> Result<Vec<Service>> {
-        let mut p = Vec::new();
-        if let Some(b) = &q.binary {
-            p.push(("binary", b.clone()));
-        }
-        if let Some(h) = &q.host {
-            p.push(("host", h.clone()));
-        }
-        let b: ServicesBody = self.nova_get(&format!("/os-services{}", query(&p)))?;
-        Ok(b.services)
+        self.nova_op(|r| self.services(r, q))
     }
 
     fn force_down(&self, s: &ServiceRef, forced_down: bool) -> Result<()> {
-        self.update_service(
-            s,
-            json!({ "forced_down": forced_down }),
-            "/os-services/force-down",
-            json!({ "host": s.host, "binary": s.binary, "forced_down": forced_down }),
-            V2_11,
-        )
+        let new = json!({ "forced_down": forced_down });
+        let legacy = json!({ "host": s.host, "binary": s.binary, "forced_down": forced_down });
+        self.nova_op(|r| self.update_service(r, s, &new, "/os-services/force-down", &legacy, V2_11))
     }
 
     fn disable_service(&self, s: &ServiceRef, reason: Option<&str>) -> Result<()> {
@@ -714,50 +821,58 @@ impl ComputeApi for Client {
                 json!({ "host": s.host, "binary": s.binary }),
             ),
         };
-        self.update_service(s, new, path, legacy, Microversion::BASE)
+        self.nova_op(|r| self.update_service(r, s, &new, path, &legacy, Microversion::BASE))
     }
 
     fn enable_service(&self, s: &ServiceRef) -> Result<()> {
-        self.update_service(
-            s,
-            json!({ "status": "enabled" }),
-            "/os-services/enable",
-            json!({ "host": s.host, "binary": s.binary }),
-            Microversion::BASE,
-        )
+        let new = json!({ "status": "enabled" });
+        let legacy = json!({ "host": s.host, "binary": s.binary });
+        self.nova_op(|r| {
+            self.update_service(
+                r,
+                s,
+                &new,
+                "/os-services/enable",
+                &legacy,
+                Microversion::BASE,
+            )
+        })
     }
 
     fn list_hypervisors(&self) -> Result<Vec<Hypervisor>> {
-        let mv = self.default_mv()?;
-        if mv.is_some_and(|v| v >= Microversion::new(2, 33)) {
-            self.paginate(
-                "/os-hypervisors/detail",
-                Vec::new(),
-                mv,
-                |b: HypervisorsBody| {
-                    let next = next_page(&b.hypervisors_links);
-                    (b.hypervisors, next)
-                },
-                |h| h.id.clone(),
-            )
-        } else {
-            let b: HypervisorsBody = self.get("compute", "/os-hypervisors/detail", mv)?;
-            Ok(b.hypervisors)
-        }
+        self.nova_op(|r| {
+            let mv = default_mv(r);
+            if mv.is_some_and(|v| v >= Microversion::new(2, 33)) {
+                self.paginate(
+                    "/os-hypervisors/detail",
+                    Vec::new(),
+                    mv,
+                    |b: HypervisorsBody| {
+                        let next = next_page(&b.hypervisors_links);
+                        (b.hypervisors, next)
+                    },
+                    |h| h.id.clone(),
+                )
+            } else {
+                let b: HypervisorsBody = self.get("compute", "/os-hypervisors/detail", mv)?;
+                Ok(b.hypervisors)
+            }
+        })
     }
 
     fn list_servers_on_host(&self, host: &str) -> Result<Vec<Server>> {
-        let mv = self.default_mv()?;
-        self.paginate(
-            "/servers/detail",
-            vec![("all_tenants", "1".into()), ("host", host.to_owned())],
-            mv,
-            |b: ServersBody| {
-                let next = next_page(&b.servers_links);
-                (b.servers, next)
-            },
-            |s| s.id.clone(),
-        )
+        self.nova_op(|r| {
+            self.paginate(
+                "/servers/detail",
+                vec![("all_tenants", "1".into()), ("host", host.to_owned())],
+                default_mv(r),
+                |b: ServersBody| {
+                    let next = next_page(&b.servers_links);
+                    (b.servers, next)
+                },
+                |s| s.id.clone(),
+            )
+        })
     }
 
     fn get_server(&self, id: &str) -> Result<Server> {
@@ -771,22 +886,23 @@ impl ComputeApi for Client {
     }
 
     fn server_tags(&self, id: &str) -> Result<Vec<String>> {
-        let r = self.versions()?;
-        let mv = r
-            .best_up_to(Microversion::MAX_SUPPORTED)
-            .filter(|v| *v >= V2_26)
-            .ok_or_else(|| Error::Unsupported {
-                message: format!(
-                    "server tags need compute api 2.26, the cloud offers up to {}",
-                    r.max
-                ),
-            })?;
-        let b: TagsBody = self.get(
-            "compute",
-            &format!("/servers/{}/tags", encode(id)),
-            Some(mv),
-        )?;
-        Ok(b.tags)
+        self.nova_op(|r| {
+            let mv = r
+                .best_up_to(Microversion::MAX_SUPPORTED)
+                .filter(|v| *v >= V2_26)
+                .ok_or_else(|| Error::Unsupported {
+                    message: format!(
+                        "server tags need compute api 2.26, the cloud offers up to {}",
+                        r.max
+                    ),
+                })?;
+            let b: TagsBody = self.get(
+                "compute",
+                &format!("/servers/{}/tags", encode(id)),
+                Some(mv),
+            )?;
+            Ok(b.tags)
+        })
     }
 
     fn server_actions(&self, id: &str) -> Result<Vec<InstanceAction>> {
@@ -796,17 +912,18 @@ impl ComputeApi for Client {
     }
 
     fn list_flavors(&self) -> Result<Vec<Flavor>> {
-        let mv = self.default_mv()?;
-        self.paginate(
-            "/flavors/detail",
-            vec![("is_public", "None".into())],
-            mv,
-            |b: FlavorsBody| {
-                let next = next_page(&b.flavors_links);
-                (b.flavors, next)
-            },
-            |f| f.id.clone(),
-        )
+        self.nova_op(|r| {
+            self.paginate(
+                "/flavors/detail",
+                vec![("is_public", "None".into())],
+                default_mv(r),
+                |b: FlavorsBody| {
+                    let next = next_page(&b.flavors_links);
+                    (b.flavors, next)
+                },
+                |f| f.id.clone(),
+            )
+        })
     }
 
     fn flavor_extra_specs(&self, flavor_id: &str) -> Result<BTreeMap<String, String>> {
@@ -856,104 +973,49 @@ impl ComputeApi for Client {
     }
 
     fn evacuate(&self, server_id: &str, req: &EvacuateRequest) -> Result<EvacuateOutcome> {
-        let r = self.versions()?;
-        let legacy = r == VersionRange::LEGACY;
-        let unsupported = |m: String| Error::Unsupported { message: m };
         if req.force && req.host.is_none() {
             return Err(Error::Config {
                 message: "evacuate: force needs a target host".into(),
             });
         }
-        let mv = if req.stop_after {
-            r.best_up_to(V2_95).filter(|v| *v >= V2_95).ok_or_else(|| {
-                unsupported(format!(
-                    "evacuate with stop needs compute api 2.95, the cloud offers up to {}",
-                    r.max
-                ))
-            })?
-        } else if req.force {
-            // `force` exists only in 2.29–2.67; before 2.29 a host is forced anyway.
-            // Before 2.29 a target host bypasses the scheduler anyway.
-            r.best_up_to(V2_67).ok_or_else(|| {
-                unsupported(format!("evacuate with force needs compute api 2.67 or older, the cloud's minimum is {}", r.min))
-            })?
-        } else {
-            r.best_up_to(V2_94).ok_or_else(|| {
-                unsupported(format!(
-                    "evacuate: the cloud's minimum compute api {} is above 2.94",
-                    r.min
-                ))
-            })?
-        };
-        let mut body = json!({});
-        if let Some(h) = &req.host {
-            body["host"] = json!(h);
-        }
-        if mv < V2_14 {
-            body["onSharedStorage"] = json!(req.on_shared_storage.unwrap_or(false));
-        }
-        if let Some(p) = &req.admin_pass {
-            // Nova refuses adminPass together with shared storage before 2.14.
-            if !(mv < V2_14 && req.on_shared_storage == Some(true)) {
-                body["adminPass"] = json!(p.expose());
-            }
-        }
-        if req.force && (V2_29..=V2_67).contains(&mv) {
-            body["force"] = json!(true);
-        }
-        let resp = self.server_action(
-            server_id,
-            &json!({ "evacuate": body }),
-            (!legacy).then_some(mv),
-            false,
-        )?;
-        let admin_pass = if resp.body.is_empty() {
-            None
-        } else {
-            serde_json::from_slice::<AdminPassBody>(&resp.body)
-                .ok()
-                .and_then(|b| b.admin_pass)
-                .map(Secret::from)
-        };
-        Ok(EvacuateOutcome {
-            microversion: mv,
-            admin_pass,
-        })
+        // Redone after a 406 with the body chosen again (see nova_op).
+        self.nova_op(|r| self.evacuate_in(r, server_id, req))
     }
 
     fn lock_server(&self, server_id: &str, reason: Option<&str>) -> Result<()> {
-        let mv = self.default_mv()?;
-        let body = match reason {
-            Some(r) if mv.is_some_and(|v| v >= V2_73) => json!({ "lock": { "locked_reason": r } }),
-            _ => json!({ "lock": null }),
-        };
-        self.server_action(server_id, &body, mv, true)?;
-        Ok(())
+        self.nova_op(|r| {
+            let mv = default_mv(r);
+            let body = match reason {
+                Some(reason) if mv.is_some_and(|v| v >= V2_73) => {
+                    json!({ "lock": { "locked_reason": reason } })
+                }
+                _ => json!({ "lock": null }),
+            };
+            self.server_action(server_id, &body, mv, true)?;
+            Ok(())
+        })
     }
 
     fn unlock_server(&self, server_id: &str) -> Result<()> {
-        let mv = self.default_mv()?;
-        self.server_action(server_id, &json!({ "unlock": null }), mv, true)?;
-        Ok(())
+        self.nova_op(|r| {
+            self.server_action(server_id, &json!({ "unlock": null }), default_mv(r), true)?;
+            Ok(())
+        })
     }
 
     fn reset_state(&self, server_id: &str, state: ResetState) -> Result<()> {
-        let mv = self.default_mv()?;
         let s = match state {
             ResetState::Active => "active",
             ResetState::Error => "error",
         };
-        self.server_action(
-            server_id,
-            &json!({ "os-resetState": { "state": s } }),
-            mv,
-            true,
-        )?;
-        Ok(())
+        let body = json!({ "os-resetState": { "state": s } });
+        self.nova_op(|r| {
+            self.server_action(server_id, &body, default_mv(r), true)?;
+            Ok(())
+        })
     }
 
     fn list_migrations(&self, q: &MigrationQuery) -> Result<Vec<Migration>> {
-        let mv = self.default_mv()?;
         let mut p: Vec<(&str, String)> = Vec::new();
         for (k, v) in [
             ("host", &q.host),
@@ -967,23 +1029,26 @@ impl ComputeApi for Client {
                 p.push((k, v.clone()));
             }
         }
-        if mv.is_some_and(|v| v >= V2_59) {
-            self.paginate(
-                "/os-migrations",
-                p,
-                mv,
-                |b: MigrationsBody| {
-                    let next = next_page(&b.migrations_links);
-                    (b.migrations, next)
-                },
-                // The 2.59 marker is the migration's uuid.
-                |m| m.uuid.clone().unwrap_or_else(|| m.id.clone()),
-            )
-        } else {
-            let b: MigrationsBody =
-                self.get("compute", &format!("/os-migrations{}", query(&p)), mv)?;
-            Ok(b.migrations)
-        }
+        self.nova_op(|r| {
+            let mv = default_mv(r);
+            if mv.is_some_and(|v| v >= V2_59) {
+                self.paginate(
+                    "/os-migrations",
+                    p.clone(),
+                    mv,
+                    |b: MigrationsBody| {
+                        let next = next_page(&b.migrations_links);
+                        (b.migrations, next)
+                    },
+                    // The 2.59 marker is the migration's uuid.
+                    |m| m.uuid.clone().unwrap_or_else(|| m.id.clone()),
+                )
+            } else {
+                let b: MigrationsBody =
+                    self.get("compute", &format!("/os-migrations{}", query(&p)), mv)?;
+                Ok(b.migrations)
+            }
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use iha_openstack::*;
@@ -1012,10 +1012,199 @@ fn cached_catalog_missing_a_service_is_refreshed_once() {
     assert_eq!(issued.load(Ordering::SeqCst), 2);
 }
 
+/// A Nova whose maximum microversion can be lowered under a client that has
+/// the old range cached (a downgrade or rollback): above the maximum it
+/// answers 406 as Nova does, before doing anything.
+fn downgradable_nova(
+    cloud: Arc<Cloud>,
+    max_minor: Arc<AtomicU16>,
+) -> impl Fn(&Recorded, &str) -> Reply + Send + Sync + 'static {
+    let max = max_minor.clone();
+    let nova = keystone_and_nova(cloud, move |req, _| {
+        let max = max.load(Ordering::SeqCst);
+        if let Some(v) = req.header("x-openstack-nova-api-version") {
+            let minor: u16 = v.strip_prefix("2.").unwrap().parse().unwrap();
+            if minor > max {
+                return Reply::json(
+                    406,
+                    json!({"computeFault": {"code": 406, "message": format!(
+                        "Version {v} is not supported by the API. Minimum is 2.1 and maximum is 2.{max}.")}}),
+                );
+            }
+        }
+        match (req.method.as_str(), req.path_only()) {
+            ("GET", "/compute/v2.1/os-services") => services_reply(req).unwrap(),
+            ("PUT", _) => Reply::json(200, json!({"service": {}})),
+            ("GET", "/compute/v2.1/os-hypervisors/detail") => Reply::json(
+                200,
+                json!({"hypervisors": [{"id": "h1", "hypervisor_hostname": "compute1", "state": "up", "status": "enabled"}]}),
+            ),
+            ("POST", "/compute/v2.1/servers/srv1/action") => Reply::status(202),
+            _ => Reply::status(404),
+        }
+    });
+    move |req, base| {
+        if req.method == "GET" && req.path == "/compute/v2.1/" {
+            let max = max_minor.load(Ordering::SeqCst);
+            return Reply::json(
+                200,
+                json!({"version": {"id": "v2.1", "status": "CURRENT", "version": format!("2.{max}"),
+                    "min_version": "2.1", "updated": "2013-07-23T11:33:21Z", "links": []}}),
+            );
+        }
+        nova(req, base)
+    }
+}
+
+/// The maxima of the version ranges in the (single) cache file.
+fn cached_maxima(cache: &TempDir) -> Vec<String> {
+    let files: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    v["compute_versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{}.{}", e[1]["max"]["major"], e[1]["max"]["minor"]))
+        .collect()
+}
+
+/// (method, path, microversion) of the requests from `from` on.
+fn wire(server: &MockServer, from: usize) -> Vec<(String, String, Option<String>)> {
+    server.requests()[from..]
+        .iter()
+        .map(|r| {
+            (
+                r.method.clone(),
+                r.path.clone(),
+                r.header("x-openstack-nova-api-version").map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+fn at(method: &str, path: &str, mv: Option<&str>) -> (String, String, Option<String>) {
+    (method.into(), path.into(), mv.map(str::to_owned))
+}
+
 #[test]
-fn not_acceptable_forgets_the_cached_versions() {
-    let cloud = Cloud::new("2.104");
-    let server = MockServer::start(keystone_and_nova(cloud, |req, _| {
+fn a_stale_cached_range_is_rediscovered_and_the_operation_redone() {
+    let cloud = Cloud::new("unused");
+    let max = Arc::new(AtomicU16::new(95));
+    let server = MockServer::start(downgradable_nova(cloud.clone(), max.clone()));
+    let cache = TempDir::new("downgrade");
+    let logs = Logs::default();
+    let process = || Client::new(password_options(&server, cache.path(), &logs));
+    // A first process caches the range 2.1–2.95.
+    process().list_services(&ServiceQuery::default()).unwrap();
+    assert_eq!(cached_maxima(&cache), ["2.95"]);
+
+    // Nova rolled back to 2.52. The next process starts from the cached
+    // 2.95: the lookup for the 2.53 uuid call gets 406; the range is
+    // discovered again (once) and force_down redone with the host call.
+    max.store(52, Ordering::SeqCst);
+    let seen = server.requests().len();
+    process()
+        .force_down(&ServiceRef::compute("compute1"), true)
+        .unwrap();
+    assert_eq!(
+        wire(&server, seen),
+        [
+            at(
+                "GET",
+                "/compute/v2.1/os-services?binary=nova-compute&host=compute1",
+                Some("2.95")
+            ),
+            at("GET", "/compute/v2.1/", None),
+            at("PUT", "/compute/v2.1/os-services/force-down", Some("2.52")),
+        ]
+    );
+    assert_eq!(
+        server.requests().last().unwrap().json(),
+        json!({"host": "compute1", "binary": "nova-compute", "forced_down": true})
+    );
+    assert_eq!(cached_maxima(&cache), ["2.52"], "the cache file is updated");
+    assert_eq!(
+        cloud.tokens_issued.load(Ordering::SeqCst),
+        1,
+        "no re-authentication"
+    );
+    assert!(
+        logs.all().contains("discovering it again"),
+        "{}",
+        logs.all()
+    );
+
+    // Down to 2.30: no more 2.33 pagination for the hypervisors.
+    max.store(30, Ordering::SeqCst);
+    let seen = server.requests().len();
+    let h = process().list_hypervisors().unwrap();
+    assert_eq!(h[0].hypervisor_hostname, "compute1");
+    assert_eq!(
+        wire(&server, seen),
+        [
+            at(
+                "GET",
+                "/compute/v2.1/os-hypervisors/detail?limit=1000",
+                Some("2.52")
+            ),
+            at("GET", "/compute/v2.1/", None),
+            at("GET", "/compute/v2.1/os-hypervisors/detail", Some("2.30")),
+        ]
+    );
+
+    // Down to 2.13: the evacuate POST refused with 406 is sent again, once,
+    // with the body of the lower version (Nova did nothing the first time).
+    max.store(13, Ordering::SeqCst);
+    let seen = server.requests().len();
+    let c = process();
+    let out = c.evacuate("srv1", &EvacuateRequest::default()).unwrap();
+    assert_eq!(out.microversion, Microversion::new(2, 13));
+    assert_eq!(
+        wire(&server, seen),
+        [
+            at("POST", "/compute/v2.1/servers/srv1/action", Some("2.30")),
+            at("GET", "/compute/v2.1/", None),
+            at("POST", "/compute/v2.1/servers/srv1/action", Some("2.13")),
+        ]
+    );
+    assert_eq!(
+        server.requests().last().unwrap().json(),
+        json!({"evacuate": {"onSharedStorage": false}})
+    );
+    // The same process goes on with the fresh range.
+    c.lock_server("srv1", None).unwrap();
+    assert_eq!(server.requests().len(), seen + 4);
+    assert_eq!(cached_maxima(&cache), ["2.13"]);
+
+    // Parallel workers that all hit the 406: one rediscovery between them.
+    max.store(11, Ordering::SeqCst);
+    let seen = server.requests().len();
+    let c = process();
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| c.list_services(&ServiceQuery::default()).unwrap());
+        }
+    });
+    let w = wire(&server, seen);
+    assert_eq!(
+        w.iter().filter(|r| r.1 == "/compute/v2.1/").count(),
+        1,
+        "{w:?}"
+    );
+    let fresh = |r: &(String, String, Option<String>)| r.2.as_deref() == Some("2.11");
+    assert_eq!(w.iter().filter(|r| fresh(r)).count(), 8, "{w:?}");
+    let discovery = w.iter().position(|r| r.1 == "/compute/v2.1/").unwrap();
+    assert!(!w[..discovery].iter().any(fresh), "{w:?}");
+    assert_eq!(cached_maxima(&cache), ["2.11"]);
+}
+
+#[test]
+fn a_genuine_406_is_returned_after_one_retry() {
+    let refuse = |req: &Recorded, _: &str| {
         if req.path_only() == "/compute/v2.1/os-aggregates" {
             return Reply::json(
                 406,
@@ -1023,20 +1212,37 @@ fn not_acceptable_forgets_the_cached_versions() {
             );
         }
         Reply::status(404)
-    }));
+    };
+    let server = MockServer::start(keystone_and_nova(Cloud::new("2.104"), refuse));
     let cache = TempDir::new("406");
     let logs = Logs::default();
-    let c = Client::new(password_options(&server, cache.path(), &logs));
-    let e = c.list_aggregates().unwrap_err();
+    let e = Client::new(password_options(&server, cache.path(), &logs))
+        .list_aggregates()
+        .unwrap_err();
     assert!(matches!(e, Error::NotAcceptable { .. }), "{e}");
-    let _ = Client::new(password_options(&server, cache.path(), &logs)).list_aggregates();
-    let docs = server
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/compute/v2.1/")
-        .count();
+    // Discovery, the call, one rediscovery, the call again: no loop.
     assert_eq!(
-        docs, 2,
-        "version document fetched again by the next process"
+        wire(&server, 1),
+        [
+            at("GET", "/compute/v2.1/", None),
+            at("GET", "/compute/v2.1/os-aggregates", Some("2.95")),
+            at("GET", "/compute/v2.1/", None),
+            at("GET", "/compute/v2.1/os-aggregates", Some("2.95")),
+        ]
+    );
+
+    // Without microversions no request carries one: a 406 is final.
+    let server = MockServer::start(keystone_and_nova(Cloud::new(""), refuse));
+    let cache = TempDir::new("406-legacy");
+    let e = Client::new(password_options(&server, cache.path(), &logs))
+        .list_aggregates()
+        .unwrap_err();
+    assert!(matches!(e, Error::NotAcceptable { .. }), "{e}");
+    assert_eq!(
+        wire(&server, 1),
+        [
+            at("GET", "/compute/v2.1/", None),
+            at("GET", "/compute/v2.1/os-aggregates", None),
+        ]
     );
 }

@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use iha_openstack::*;
-use iha_testkit::{FaultAction, FaultRule, Scenario, SimHandle, Simulator};
+use iha_testkit::{FaultAction, FaultRule, Scenario, SimHandle, Simulator, TlsConfig};
 use support::{Logs, TempDir};
 
 fn options(sim: &SimHandle, cache: &TempDir, logs: &Logs) -> ConnectionOptions {
@@ -357,4 +357,53 @@ fn stop_after_evacuation_is_opt_in_295() {
             && s.task_state.is_none()))
     );
     assert_eq!(nova.get_server(&id).unwrap().status, "SHUTOFF");
+}
+
+#[test]
+fn a_new_simulator_on_the_same_port_with_a_lower_maximum() {
+    // What the compat suite ran into: the cached session (token and range
+    // 2.1–2.95) belongs to a simulator that is gone, and a new one listens
+    // on its port offering up to 2.52. The stale token gets 401 (one
+    // re-authentication), the stale microversion 406 (one rediscovery), and
+    // the operation succeeds with the host call of 2.52.
+    let cache = TempDir::new("sim-same-port");
+    let logs = Logs::default();
+    let mut sc = Scenario::with_hosts(2);
+    sc.max_microversion = "2.95".into();
+    let first = Simulator::start(sc).unwrap();
+    Client::new(options(&first, &cache, &logs))
+        .list_services(&ServiceQuery::default())
+        .unwrap();
+    let addr = first.addr().to_string();
+    drop(first);
+    let mut sc = Scenario::with_hosts(2);
+    sc.max_microversion = "2.52".into();
+    let second = Simulator::start_on(&addr, sc, TlsConfig::default()).unwrap();
+    Client::new(options(&second, &cache, &logs))
+        .force_down(&ServiceRef::compute("compute-0"), true)
+        .unwrap();
+    let nova: Vec<_> = second
+        .log()
+        .into_iter()
+        .filter(|e| e.service == "nova")
+        .map(|e| (e.method, e.path, e.microversion, e.status))
+        .collect();
+    let puts: Vec<_> = nova.iter().filter(|e| e.0 == "PUT").collect();
+    assert_eq!(puts.len(), 1, "{nova:?}");
+    assert!(
+        puts[0].1.ends_with("/os-services/force-down")
+            && puts[0].2.as_deref() == Some("2.52")
+            && puts[0].3 == 200,
+        "{nova:?}"
+    );
+    assert_eq!(nova.iter().filter(|e| e.3 == 401).count(), 1, "{nova:?}");
+    assert_eq!(nova.iter().filter(|e| e.3 == 406).count(), 1, "{nova:?}");
+    assert_eq!(keystone_requests(&second), 1);
+    let s = second
+        .state()
+        .hosts
+        .into_iter()
+        .find(|h| h.name == "compute-0")
+        .unwrap();
+    assert!(s.forced_down);
 }
