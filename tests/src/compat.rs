@@ -241,6 +241,7 @@ impl Fixture {
     /// Starts a simulator on `scenario` and an attribute store holding `evacuate` = `attrs`.
     pub fn new(scenario: &Scenario, attrs: &[(&str, &str)]) -> Fixture {
         let sim = Simulator::start(scenario.clone()).expect("simulator starts");
+        forget_cached_sessions(&sim.base_url());
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let attrd_dir = std::env::temp_dir().join(format!("iha-compat-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&attrd_dir);
@@ -391,6 +392,45 @@ fn effect(path: &str, body: Option<&Value>, status: u16, uuid_host: &BTreeMap<St
                 Some("disabled") => Effect::Disable { host, reason },
                 Some("enabled") => Effect::Enable { host },
                 _ => other(),
+            }
+        }
+    }
+}
+
+/// Removes the token cache files of our agents that name `base` (`http://127.0.0.1:PORT`).
+///
+/// The agents run here with the default cache (`/run/instance-ha/tokens` for every test run
+/// as root; it outlives the run), keyed by auth URL and credentials: the same for every
+/// simulator that gets this port. A new simulator would otherwise inherit an earlier one's
+/// token, catalog and microversion range. Usually the token gets a 401 and the client starts
+/// over (re-authentication, then rediscovery; a range above the new maximum also costs a 406
+/// and a rediscovery), but the first call is already made at the stale microversion, and
+/// simulators started with the same `seed` issue the same token ids, so a stale token can be
+/// accepted and a stale, lower range used for the whole run (2.11 host calls to a 2.104
+/// simulator). Clearing the files keeps each run independent of which port the kernel handed
+/// out. Files of running simulators are never touched: no two share a port.
+pub fn forget_cached_sessions(base: &str) {
+    let needle = format!("{}/", base.trim_end_matches('/'));
+    let mut dirs = vec![PathBuf::from("/run/instance-ha/tokens")];
+    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
+        dirs.push(Path::new(&x).join("instance-ha/tokens"));
+    }
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        dirs.extend(
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("instance-ha-"))
+                .map(|e| e.path().join("tokens")),
+        );
+    }
+    for dir in dirs {
+        let Ok(files) = std::fs::read_dir(&dir) else { continue };
+        for f in files.flatten() {
+            let path = f.path();
+            if path.extension().is_some_and(|e| e == "json")
+                && std::fs::read_to_string(&path).is_ok_and(|t| t.contains(&needle))
+            {
+                let _ = std::fs::remove_file(&path);
             }
         }
     }
