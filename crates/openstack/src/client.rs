@@ -408,39 +408,23 @@ impl Client {
         self.log()
             .debug(|| format!("compute api versions {}..{}", range.min, range.max));
         // Remember it in the session and the cache file.
-        let mut guard = self.lock();
-        if let Some(cur) = guard.as_ref() {
-            let mut compute_versions = cur.compute_versions.clone();
-            compute_versions.retain(|(u, _)| *u != url);
-            compute_versions.push((url, range));
-            let updated = Arc::new(Session {
-                token: cur.token.clone(),
-                expires_at: cur.expires_at,
-                project_id: cur.project_id.clone(),
-                catalog: cur.catalog.clone(),
-                compute_versions,
-                reauthable: cur.reauthable,
-                issued_here: cur.issued_here,
-            });
-            if updated.reauthable {
-                self.inner.cache.store(&updated.to_cache(&self.inner.key));
-            }
-            *guard = Some(updated);
-        }
+        self.update_versions(|versions| {
+            versions.retain(|(u, _)| *u != url);
+            versions.push((url, range));
+            true
+        });
         Ok(range)
     }
 
-    /// Drops the version range `stale` from the session and the cache
-    /// file, so that the next [`Client::versions`] discovers it again. A
-    /// range another thread has already replaced is left alone.
-    fn forget_versions(&self, stale: VersionRange) {
+    /// Replaces the session's compute version ranges with what `change`
+    /// makes of them (when it returns true), in memory and in the cache file.
+    fn update_versions(&self, change: impl FnOnce(&mut Vec<(String, VersionRange)>) -> bool) {
         let mut guard = self.lock();
         let Some(cur) = guard.as_ref() else { return };
-        if !cur.compute_versions.iter().any(|(_, r)| *r == stale) {
+        let mut compute_versions = cur.compute_versions.clone();
+        if !change(&mut compute_versions) {
             return;
         }
-        let mut compute_versions = cur.compute_versions.clone();
-        compute_versions.retain(|(_, r)| *r != stale);
         let updated = Arc::new(Session {
             token: cur.token.clone(),
             expires_at: cur.expires_at,
@@ -454,6 +438,17 @@ impl Client {
             self.inner.cache.store(&updated.to_cache(&self.inner.key));
         }
         *guard = Some(updated);
+    }
+
+    /// Drops the version range `stale` from the session and the cache
+    /// file, so that the next [`Client::versions`] discovers it again. A
+    /// range another thread has already replaced is left alone.
+    fn forget_versions(&self, stale: VersionRange) {
+        self.update_versions(|versions| {
+            let before = versions.len();
+            versions.retain(|(_, r)| *r != stale);
+            versions.len() != before
+        });
     }
 
     /// Runs one Nova operation: `op` chooses its microversion(s) from the
