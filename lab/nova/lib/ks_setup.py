@@ -121,13 +121,16 @@ def show_computes():
 
 
 def wait_report(host, since, timeout):
-    """Wait until HOST's service record was updated at or after SINCE (UTC,
-    %Y-%m-%dT%H:%M:%S): the nova-compute started after SINCE is reporting."""
+    """Wait until HOST's service record was updated after SINCE (UTC,
+    %Y-%m-%dT%H:%M:%S): the nova-compute started at SINCE is reporting.  Strictly
+    after: the records have whole seconds, and a process killed at SINCE may
+    have reported in that second.  Nova reports only after init_host (service
+    start joins the service group last), so a report means the compute is ready."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
             for s in services(token()):
-                if s['host'] == host and s['updated_at'] and s['updated_at'][:19] >= since:
+                if s['host'] == host and s['updated_at'] and s['updated_at'][:19] > since:
                     print('%s reported at %s' % (host, s['updated_at']))
                     return
         except Exception as e:  # noqa
