@@ -935,7 +935,13 @@ impl Engine<'_> {
             let fenced = sc.spawn(|| self.check_fenced(host, deadline));
             let selector = sc.spawn(|| Selector::prepare(self.nova, self.policy, host));
             let targets = sc.spawn(|| self.reserved_targets(host));
+            // With a cold cache the reads go out on an assumed version range, but the
+            // evacuations (writes) need the discovered one: ask for it alongside so the first
+            // evacuation does not wait a round trip for it. A failure here is not ours to
+            // report: the first write asks again and reports it.
+            let versions = sc.spawn(|| self.nova.api_versions());
             let first = self.listing(host, wide);
+            let _ = join(versions);
             (join(gate), join(fenced), join(selector), join(targets), first)
         });
         gate.map_err(Gated::Closed)?;

@@ -3,7 +3,10 @@
 //!
 //! Construction does no I/O. The first call loads a cached session (token,
 //! catalog, compute version document) or authenticates; a warm cache means
-//! no Keystone request and no version discovery at all. A 401 drops the
+//! no Keystone request and no version discovery at all. With no range known
+//! yet, reads do not wait for discovery: they assume Nova offers every
+//! version we use and let its answer confirm it (`nova_read`); writes always
+//! use a discovered range. A 401 drops the
 //! session (memory and file) and re-authenticates once; a 406 drops the
 //! version range and redoes the Nova operation once with a freshly
 //! discovered one (`nova_op`). Clones share the
@@ -92,6 +95,9 @@ struct Inner {
 pub struct Client {
     inner: Arc<Inner>,
     deadline: Deadline,
+    /// Set on the handle `nova_read` makes for a read at an assumed range:
+    /// every 2xx must say it was served at the microversion asked for.
+    confirm_version: bool,
 }
 
 impl fmt::Debug for Client {
@@ -131,6 +137,7 @@ impl Client {
                 page_size: opts_page_size,
             }),
             deadline: Deadline::NONE,
+            confirm_version: false,
         }
     }
 
@@ -146,6 +153,7 @@ impl Client {
         Client {
             inner: Arc::clone(&self.inner),
             deadline,
+            confirm_version: self.confirm_version,
         }
     }
 
@@ -355,20 +363,19 @@ impl Client {
         }
     }
 
+    /// The compute version range the session knows (cached or discovered
+    /// earlier), without discovering it.
+    fn known_versions(&self) -> Result<Option<VersionRange>> {
+        let s = self.session()?;
+        let (s, endpoint) = self.session_endpoint(s, "compute")?;
+        Ok(cached_range(&s, &version_url(&endpoint)))
+    }
+
     /// The compute version range, discovered once per cached session.
     fn versions(&self) -> Result<VersionRange> {
-        let cached = |s: &Session, url: &str| {
-            s.compute_versions
-                .iter()
-                .find(|(u, _)| u == url)
-                .map(|(_, r)| *r)
-        };
-        {
-            let s = self.session()?;
-            let (s, endpoint) = self.session_endpoint(s, "compute")?;
-            if let Some(r) = cached(&s, &version_url(&endpoint)) {
-                return Ok(r);
-            }
+        let cached = cached_range;
+        if let Some(r) = self.known_versions()? {
+            return Ok(r);
         }
         let _one_at_a_time = self
             .inner
@@ -483,6 +490,39 @@ impl Client {
         }
     }
 
+    /// Runs one Nova read (`op` makes only `GET`s). With a known range this
+    /// is [`Client::nova_op`]. Without one (a cold cache), the read does not
+    /// wait a round trip for the version document: `op` runs at
+    /// [`ASSUMED`], the range whose every choice is the one we would make on
+    /// any Nova offering 2.1 up to [`Microversion::MAX_SUPPORTED`] or more
+    /// (every choice is a `best_up_to` something no higher), on a handle
+    /// that insists each answer confirm the version asked for. Nova echoes it
+    /// in `OpenStack-API-Version` and refuses a version it lacks with 406
+    /// before doing anything; an endpoint without microversions echoes
+    /// nothing. Either way nothing was done that a redo could repeat (reads),
+    /// so the range is discovered and `op` redone with it. Writes never
+    /// assume (they go through `nova_op`); a caller that wants its first
+    /// write not to wait for discovery asks [`ComputeApi::api_versions`]
+    /// alongside its reads.
+    fn nova_read<T>(&self, op: impl Fn(&Client, VersionRange) -> Result<T>) -> Result<T> {
+        if self.known_versions()?.is_some() {
+            return self.nova_op(|r| op(self, r));
+        }
+        let probe = Client {
+            confirm_version: true,
+            ..self.clone()
+        };
+        match op(&probe, ASSUMED) {
+            Err(e @ Error::NotAcceptable { .. }) => {
+                self.log()
+                    .debug(|| format!("{e}; discovering the compute api range"));
+                // Freshly discovered: a 406 now is Nova's final word, not staleness.
+                op(self, self.versions()?)
+            }
+            other => other,
+        }
+    }
+
     /// One authenticated request; 2xx or a typed error. A 401 re-authenticates once.
     fn call(
         &self,
@@ -522,6 +562,17 @@ impl Client {
                 continue;
             }
             if (200..300).contains(&r.status) {
+                if self.confirm_version && mv.is_some() && r.api_version != mv {
+                    // Not Nova's refusal but the same meaning for nova_read: the
+                    // assumed version is not confirmed, discover the range.
+                    return Err(Error::NotAcceptable {
+                        request: req.describe(),
+                        message: match r.api_version {
+                            Some(v) => format!("asked for compute api {}, served at {v}", mv.unwrap_or(Microversion::BASE)),
+                            None => "the answer names no compute api microversion".into(),
+                        },
+                    });
+                }
                 return Ok(r);
             }
             // A 406 is handled by the operation around this call (nova_op).
@@ -539,9 +590,9 @@ impl Client {
         decode(&r.body, path)
     }
 
-    /// A whole Nova operation: one `GET` at the default microversion.
+    /// A whole Nova read: one `GET` at the default microversion.
     fn nova_get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        self.nova_op(|r| self.get("compute", path, default_mv(r)))
+        self.nova_read(|c, r| c.get("compute", path, default_mv(r)))
     }
 
     /// Follows `*_links` `rel=next` markers until the last page.
@@ -749,6 +800,19 @@ impl Client {
     }
 }
 
+/// The range a read assumes before one is known (see `Client::nova_read`).
+const ASSUMED: VersionRange = VersionRange {
+    min: Microversion::BASE,
+    max: Microversion::MAX_SUPPORTED,
+};
+
+fn cached_range(s: &Session, url: &str) -> Option<VersionRange> {
+    s.compute_versions
+        .iter()
+        .find(|(u, _)| u == url)
+        .map(|(_, r)| *r)
+}
+
 /// The version for ordinary calls in range `r`: none without microversions.
 fn default_mv(r: VersionRange) -> Option<Microversion> {
     (r != VersionRange::LEGACY).then(|| r.default_version())
@@ -794,7 +858,7 @@ impl ComputeApi for Client {
     }
 
     fn list_services(&self, q: &ServiceQuery) -> Result<Vec<Service>> {
-        self.nova_op(|r| self.services(r, q))
+        self.nova_read(|c, r| c.services(r, q))
     }
 
     fn force_down(&self, s: &ServiceRef, forced_down: bool) -> Result<()> {
@@ -835,10 +899,10 @@ impl ComputeApi for Client {
     }
 
     fn list_hypervisors(&self) -> Result<Vec<Hypervisor>> {
-        self.nova_op(|r| {
+        self.nova_read(|c, r| {
             let mv = default_mv(r);
             if mv.is_some_and(|v| v >= Microversion::new(2, 33)) {
-                self.paginate(
+                c.paginate(
                     "/os-hypervisors/detail",
                     Vec::new(),
                     mv,
@@ -849,15 +913,15 @@ impl ComputeApi for Client {
                     |h| h.id.clone(),
                 )
             } else {
-                let b: HypervisorsBody = self.get("compute", "/os-hypervisors/detail", mv)?;
+                let b: HypervisorsBody = c.get("compute", "/os-hypervisors/detail", mv)?;
                 Ok(b.hypervisors)
             }
         })
     }
 
     fn list_servers_on_host(&self, host: &str) -> Result<Vec<Server>> {
-        self.nova_op(|r| {
-            self.paginate(
+        self.nova_read(|c, r| {
+            c.paginate(
                 "/servers/detail",
                 vec![("all_tenants", "1".into()), ("host", host.to_owned())],
                 default_mv(r),
@@ -881,7 +945,7 @@ impl ComputeApi for Client {
     }
 
     fn server_tags(&self, id: &str) -> Result<Vec<String>> {
-        self.nova_op(|r| {
+        self.nova_read(|c, r| {
             let mv = r
                 .best_up_to(Microversion::MAX_SUPPORTED)
                 .filter(|v| *v >= V2_26)
@@ -891,7 +955,7 @@ impl ComputeApi for Client {
                         r.max
                     ),
                 })?;
-            let b: TagsBody = self.get(
+            let b: TagsBody = c.get(
                 "compute",
                 &format!("/servers/{}/tags", encode(id)),
                 Some(mv),
@@ -907,8 +971,8 @@ impl ComputeApi for Client {
     }
 
     fn list_flavors(&self) -> Result<Vec<Flavor>> {
-        self.nova_op(|r| {
-            self.paginate(
+        self.nova_read(|c, r| {
+            c.paginate(
                 "/flavors/detail",
                 vec![("is_public", "None".into())],
                 default_mv(r),
@@ -1024,10 +1088,10 @@ impl ComputeApi for Client {
                 p.push((k, v.clone()));
             }
         }
-        self.nova_op(|r| {
+        self.nova_read(|c, r| {
             let mv = default_mv(r);
             if mv.is_some_and(|v| v >= V2_59) {
-                self.paginate(
+                c.paginate(
                     "/os-migrations",
                     p.clone(),
                     mv,
@@ -1040,7 +1104,7 @@ impl ComputeApi for Client {
                 )
             } else {
                 let b: MigrationsBody =
-                    self.get("compute", &format!("/os-migrations{}", query(&p)), mv)?;
+                    c.get("compute", &format!("/os-migrations{}", query(&p)), mv)?;
                 Ok(b.migrations)
             }
         })

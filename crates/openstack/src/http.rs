@@ -59,6 +59,10 @@ pub(crate) struct Response {
     pub status: u16,
     pub body: Vec<u8>,
     pub subject_token: Option<Secret>,
+    /// The compute microversion Nova says it served (`OpenStack-API-Version:
+    /// compute X.Y`, else `X-OpenStack-Nova-API-Version`); `None` when the
+    /// answer names none (not Nova, or an endpoint without microversions).
+    pub api_version: Option<crate::microversion::Microversion>,
 }
 
 /// The shared transport.
@@ -259,6 +263,7 @@ impl Transport {
                 .get("X-Subject-Token")
                 .and_then(|v| v.to_str().ok())
                 .map(Secret::from);
+            let api_version = served_microversion(resp.headers());
             let request_id = ["x-openstack-request-id", "x-compute-request-id"]
                 .iter()
                 .find_map(|h| {
@@ -268,11 +273,11 @@ impl Transport {
                         .map(str::to_owned)
                 });
             let body = resp.bytes()?.to_vec();
-            Ok((status, retry_after, subject, request_id, body))
+            Ok((status, retry_after, subject, request_id, api_version, body))
         });
         let ms = start.elapsed().as_millis();
         match result {
-            Ok((status, retry_after, subject_token, request_id, body)) => {
+            Ok((status, retry_after, subject_token, request_id, api_version, body)) => {
                 self.log.debug(|| match &request_id {
                     Some(id) => format!("{what} -> {status} ({ms} ms, {id})"),
                     None => format!("{what} -> {status} ({ms} ms)"),
@@ -281,6 +286,7 @@ impl Transport {
                     status,
                     body,
                     subject_token,
+                    api_version,
                 };
                 let retryable = match status {
                     429 | 503 => true,
@@ -417,3 +423,14 @@ fn is_tls(e: &reqwest::Error) -> bool {
     let m = chain(e).to_ascii_lowercase();
     m.contains("certificate") || m.contains("tls handshake") || m.contains("invalid peer")
 }
+
+/// The compute microversion a response says it was served at.
+fn served_microversion(h: &reqwest::header::HeaderMap) -> Option<crate::microversion::Microversion> {
+    use crate::microversion::Microversion;
+    let value = |k: &str| h.get(k).and_then(|v| v.to_str().ok());
+    value("OpenStack-API-Version")
+        .and_then(|v| v.trim().strip_prefix("compute "))
+        .and_then(Microversion::parse)
+        .or_else(|| value("X-OpenStack-Nova-API-Version").and_then(Microversion::parse))
+}
+

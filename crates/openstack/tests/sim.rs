@@ -372,7 +372,7 @@ fn a_new_simulator_on_the_same_port_with_a_lower_maximum() {
     sc.max_microversion = "2.95".into();
     let first = Simulator::start(sc).unwrap();
     Client::new(options(&first, &cache, &logs))
-        .list_services(&ServiceQuery::default())
+        .api_versions()
         .unwrap();
     let addr = first.addr().to_string();
     drop(first);
@@ -406,4 +406,51 @@ fn a_new_simulator_on_the_same_port_with_a_lower_maximum() {
         .find(|h| h.name == "compute-0")
         .unwrap();
     assert!(s.forced_down);
+}
+
+#[test]
+fn a_cold_read_assumes_the_range_and_nova_confirms_or_refuses_it() {
+    // No range known (cold cache): a read goes out at once at the version we would choose
+    // on any Nova offering 2.95, and Nova's answer confirms it; the first write discovers
+    // the range, since a write is never sent on an assumption.
+    let nova_log = |sim: &SimHandle| -> Vec<(String, String, Option<String>, u16)> {
+        sim.log()
+            .into_iter()
+            .filter(|e| e.service == "nova")
+            .map(|e| (e.method, e.path.split('?').next().unwrap_or_default().to_owned(), e.microversion, e.status))
+            .collect()
+    };
+    let at = |m: &str, p: &str, v: Option<&str>, s: u16| (m.to_owned(), p.to_owned(), v.map(str::to_owned), s);
+    let logs = Logs::default();
+
+    let cache = TempDir::new("sim-assume");
+    let mut sc = Scenario::with_hosts(2);
+    sc.max_microversion = "2.100".into();
+    let sim = Simulator::start(sc).unwrap();
+    let c = Client::new(options(&sim, &cache, &logs));
+    assert!(c.list_services(&ServiceQuery::default()).unwrap().iter().any(|s| s.host == "compute-0"));
+    c.force_down(&ServiceRef::compute("compute-0"), true).unwrap();
+    let log = nova_log(&sim);
+    assert_eq!(log[0], at("GET", "/compute/v2.1/os-services", Some("2.95"), 200), "{log:?}");
+    let discovery = log.iter().position(|e| e.1 == "/compute/v2.1/").expect("the write discovers");
+    let put = log.iter().position(|e| e.0 == "PUT").unwrap();
+    assert!(discovery > 0 && discovery < put, "{log:?}");
+
+    // An older Nova refuses the assumed version (406, nothing done): the range is
+    // discovered and the read made again at its maximum; no third attempt.
+    let cache = TempDir::new("sim-assume-old");
+    let mut sc = Scenario::with_hosts(2);
+    sc.max_microversion = "2.60".into();
+    let sim = Simulator::start(sc).unwrap();
+    let c = Client::new(options(&sim, &cache, &logs));
+    assert!(c.list_services(&ServiceQuery::default()).unwrap().iter().any(|s| s.host == "compute-0"));
+    let log = nova_log(&sim);
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert_eq!(log[0], at("GET", "/compute/v2.1/os-services", Some("2.95"), 406), "{log:?}");
+    assert_eq!(log[2], at("GET", "/compute/v2.1/os-services", Some("2.60"), 200), "{log:?}");
+    // The same process goes on with the discovered range: no assumption, no 406.
+    c.list_hypervisors().unwrap();
+    let log = nova_log(&sim);
+    assert_eq!(log.len(), 4, "{log:?}");
+    assert_eq!(log[3].2.as_deref(), Some("2.60"), "{log:?}");
 }

@@ -357,8 +357,37 @@ pub fn keystone_and_nova(
                     "min_version": "2.1", "updated": "2013-07-23T11:33:21Z", "links": []}}),
             );
         }
-        rest(req, base)
+        // Nova's API layer (nova/api/openstack/wsgi.py): a version above the cloud's maximum
+        // is refused with 406 before any controller runs; every other answer of a
+        // microversioned endpoint names the version it was served at.
+        let microversioned = req.path.starts_with("/compute/v2.1/") && !cloud.max_version.is_empty();
+        let asked = req
+            .header("openstack-api-version")
+            .and_then(|v| v.strip_prefix("compute "))
+            .map(str::to_owned);
+        if let (true, Some(v), Some(max)) = (microversioned, &asked, version_key(&cloud.max_version)) {
+            {
+                if version_key(v) > Some(max) {
+                    return Reply::json(406, serde_json::json!({"computeFault": {"code": 406,
+                        "message": format!("Version {v} is not supported by the API. Minimum is 2.1 and maximum is {}.", cloud.max_version)}}));
+                }
+            }
+        }
+        let reply = rest(req, base);
+        match asked {
+            Some(v) if microversioned && !reply.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("openstack-api-version")) => reply
+                .header("OpenStack-API-Version", &format!("compute {v}"))
+                .header("X-OpenStack-Nova-API-Version", &v),
+            _ => reply,
+        }
     }
+}
+
+/// `2.104` as (2, 104); `None` for a cloud whose maximum is not a version (its own closure
+/// decides what it accepts).
+fn version_key(v: &str) -> Option<(u32, u32)> {
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 pub fn token_body(base: &str, expires_at: &str) -> serde_json::Value {
