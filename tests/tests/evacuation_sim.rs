@@ -334,6 +334,10 @@ impl Pcmk {
     fn fenced(&self, nodes: &[&str]) {
         std::fs::write(self.dir.join("fenced"), nodes.join("\n")).unwrap();
     }
+    /// Pacemaker is fencing `nodes` now: their history shows a reboot in progress.
+    fn fencing(&self, nodes: &[&str]) {
+        std::fs::write(self.dir.join("fencing"), nodes.join("\n")).unwrap();
+    }
     fn get(&self, host: &str) -> Option<String> {
         let db: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(self.dir.join("attrd.json")).ok()?).ok()?;
         db["evacuate"][host].as_str().map(str::to_string)
@@ -459,6 +463,51 @@ fn nova_evacuate_refuses_unfenced_hosts_and_survives_an_unreachable_nova() {
     let o = nova_evacuate(&sim, &pcmk, "monitor", &[]);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(pcmk.get(DEAD).as_deref(), Some("no"));
+}
+
+#[test]
+fn nova_evacuate_waits_in_the_monitor_for_a_fencing_in_progress() {
+    // fence_compute marks the host inside the fencing operation: a monitor may see `yes` while
+    // Pacemaker still shows the reboot in progress. That monitor waits for it to complete and
+    // evacuates then, instead of leaving the host to the next monitor (an interval later).
+    let sim = start(scenario(3, 3));
+    let pcmk = Pcmk::new("pending", &[(DEAD, "yes")]);
+    pcmk.fencing(&[DEAD]);
+    assert_eq!(nova_evacuate(&sim, &pcmk, "start", &[]).status.code(), Some(0));
+    let completes = {
+        let dir = pcmk.dir.clone();
+        std::thread::spawn(move || {
+            // Only once the monitor has asked (its first look must find the fencing pending).
+            let until = Instant::now() + Duration::from_secs(20);
+            while std::fs::read_to_string(dir.join("writes.jsonl")).unwrap_or_default().is_empty() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(600));
+            std::fs::write(dir.join("fenced"), DEAD).unwrap();
+            std::fs::remove_file(dir.join("fencing")).unwrap();
+        })
+    };
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[]);
+    completes.join().unwrap();
+    let log = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{log}");
+    assert!(log.contains("its fencing is still in progress: this monitor waits for it"), "{log}");
+    assert!(log.contains("the fencing of compute-0 completed after"), "{log}");
+    assert_eq!(pcmk.get(DEAD).as_deref(), Some("no"), "{log}");
+    assert_all_evacuated_once(&sim, 3);
+
+    // A fencing that stays pending: the wait ends (at most half of what the monitor has
+    // left), nothing is evacuated and the host keeps its `yes` for the next monitor.
+    let sim = start(scenario(3, 3));
+    let pcmk = Pcmk::new("pending-long", &[(DEAD, "yes")]);
+    pcmk.fencing(&[DEAD]);
+    assert_eq!(nova_evacuate(&sim, &pcmk, "start", &[]).status.code(), Some(0));
+    let o = nova_evacuate(&sim, &pcmk, "monitor", &[("CRM_meta_timeout", "6000")]);
+    let log = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{log}");
+    assert!(log.contains("evacuation of compute-0 not started"), "{log}");
+    assert!(evacuations(&sim).is_empty(), "{log}");
+    assert_eq!(pcmk.get(DEAD).as_deref(), Some("yes"), "{log}");
 }
 
 #[test]

@@ -71,7 +71,7 @@ fn evacuate(ctx: &Context<'_>, host: &str) -> Result<(), FenceError> {
             }
         }
         Err(Gated::Closed(e)) => Err(e),
-        Err(Gated::Engine(e @ (EngineError::NotFenced(_) | EngineError::UnknownHost(_)))) => {
+        Err(Gated::Engine(e @ (EngineError::NotFenced(_) | EngineError::FencingPending(_) | EngineError::UnknownHost(_)))) => {
             Err(FenceError::new(format!("Cannot resurrect instances from {host}: {e}")))
         }
         Err(Gated::Engine(EngineError::Nova(e))) => {

@@ -202,6 +202,30 @@ fn storm_verdict(
     verdict
 }
 
+/// How often, and at most how long, a monitor polls for a fencing in progress to complete.
+const FENCING_POLL: Duration = Duration::from_millis(200);
+const FENCING_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Polls the engine's fencing check until the fencing of `host` that is in progress has
+/// completed (`Ok`), or the check refuses for another reason, or the patience (at most half of
+/// what is left of the monitor) runs out: then the error to report.
+fn wait_for_fencing(engine: &Engine<'_>, host: &str, deadline: Instant, heartbeat: &dyn Fn()) -> Result<(), EngineError> {
+    let patience = FENCING_PATIENCE.min(deadline.saturating_duration_since(Instant::now()) / 2);
+    let until = Instant::now() + patience;
+    loop {
+        std::thread::sleep(FENCING_POLL);
+        heartbeat();
+        match engine.check_fenced(host, Some(deadline)) {
+            Ok(_) => return Ok(()),
+            Err(EngineError::FencingPending(_)) if Instant::now() + FENCING_POLL < until => {}
+            Err(EngineError::FencingPending(why)) => {
+                return Err(EngineError::FencingPending(format!("{why} after {} s", patience.as_secs())));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn process_host(
     deadline: Instant,
@@ -222,14 +246,8 @@ fn process_host(
         }
         _ => return,
     }
-    // Fenced first; a refused host keeps its mark and is looked at again next monitor.
-    if let Err(e) = engine.check_fenced(host, Some(deadline)) {
-        match e {
-            EngineError::UnknownHost(_) => info!("Nova does not know about {host}"),
-            e => warn!("evacuation of {host} not started: {e}"),
-        }
-        return;
-    }
+    // The engine confirms the fencing before it evacuates anything (its first reads go out
+    // together with that check, D58); a host it refuses gets its `yes` back below.
     let write = |value: &str| cluster.attr_update(EVACUATE_ATTR, host, value, deadline);
     if let Err(e) = write(&state::in_progress(local, now_epoch())) {
         // Only this host is skipped (the reference gave up on every remaining host, O15).
@@ -267,19 +285,42 @@ fn process_host(
             heartbeat();
         }
     }
-    let report = match engine.evacuate_host(host, Some(deadline), &heartbeat) {
-        Ok(r) => r,
-        Err(e @ (EngineError::NotFenced(_) | EngineError::UnknownHost(_))) => {
-            warn!("Evacuation of {host} failed: {e}");
-            if let Err(e) = write(state::REQUIRED) {
-                warn!("Can not set evacuation state of {host}: {e}");
+    let mut waited = false;
+    let report = loop {
+        let refused = match engine.evacuate_host(host, Some(deadline), &heartbeat) {
+            Ok(r) => break r,
+            // fence_compute records the mark inside the fencing operation, so a monitor can see
+            // it before Pacemaker has recorded that operation as complete. Waiting for it here
+            // (about a second) instead of for the next monitor (10 s in the recipe) is the
+            // difference between evacuating when the fencing completes and up to an interval
+            // later. Once: a host still pending after the wait is the next monitor's.
+            Err(EngineError::FencingPending(why)) if !waited => {
+                waited = true;
+                info!("{why}: this monitor waits for it");
+                let t0 = Instant::now();
+                match wait_for_fencing(engine, host, deadline, &heartbeat) {
+                    Ok(()) => {
+                        info!("the fencing of {host} completed after {} ms; evacuating", t0.elapsed().as_millis());
+                        continue;
+                    }
+                    Err(e) => e,
+                }
             }
-            return;
+            Err(EngineError::Nova(e)) => {
+                error!("evacuation of {host} interrupted: {e}; the next monitor continues where it stopped");
+                return;
+            }
+            Err(e) => e,
+        };
+        // Nothing was evacuated: the host keeps its mark and is looked at again next monitor.
+        match refused {
+            EngineError::UnknownHost(_) => info!("Nova does not know about {host}"),
+            e => warn!("evacuation of {host} not started: {e}"),
         }
-        Err(EngineError::Nova(e)) => {
-            error!("evacuation of {host} interrupted: {e}; the next monitor continues where it stopped");
-            return;
+        if let Err(e) = write(state::REQUIRED) {
+            warn!("Can not set evacuation state of {host}: {e}");
         }
+        return;
     };
     report.log();
     if !report.settled() {

@@ -338,6 +338,9 @@ pub enum EngineError {
     UnknownHost(String),
     /// The host is not confirmed fenced: nothing was evacuated.
     NotFenced(String),
+    /// Not fenced yet, but Pacemaker is fencing it now (off or reboot in progress): nothing
+    /// was evacuated; asking again soon is expected to succeed.
+    FencingPending(String),
     /// Nova failed in a way the engine cannot work around.
     Nova(Error),
 }
@@ -346,7 +349,7 @@ impl std::fmt::Display for EngineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EngineError::UnknownHost(h) => write!(f, "nova does not know about {h}"),
-            EngineError::NotFenced(why) => write!(f, "{why}"),
+            EngineError::NotFenced(why) | EngineError::FencingPending(why) => write!(f, "{why}"),
             EngineError::Nova(e) => write!(f, "{e}"),
         }
     }
@@ -616,7 +619,7 @@ impl Engine<'_> {
             return Ok(svc);
         }
         if pending {
-            return Err(EngineError::NotFenced(format!("waiting for {host}: its fencing is still in progress")));
+            return Err(EngineError::FencingPending(format!("waiting for {host}: its fencing is still in progress")));
         }
         // The latest successful operation decides: a later successful unfencing (`on`) means the
         // node is back; a failed or pending one changed nothing.

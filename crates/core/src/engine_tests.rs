@@ -218,6 +218,7 @@ fn pacemaker_history_must_confirm_the_fencing() {
         delegate: None,
     });
     let e = run(&nova, &settings, Some(&cluster)).unwrap_err();
+    assert!(matches!(e, EngineError::FencingPending(_)), "{e}");
     assert!(e.to_string().contains("still in progress"), "{e}");
     let inside = Settings { fence_check: FenceCheck::InsideFencing, ..fast() };
     assert!(run(&nova, &inside, Some(&cluster)).unwrap().ok());
