@@ -609,18 +609,6 @@ impl Engine<'_> {
             info!("fencing history of {host} cannot be read here; relying on nova's forced-down");
             return Ok(svc);
         }
-        // Only a fencing (off/reboot) in progress is waited for: the unfencing (`on`) of a node
-        // that came back is requested by Pacemaker as soon as it rejoins and, in the production
-        // recipe, waits (fence_compute `on`, nova-compute-wait) for this very evacuation.
-        let pending = events
-            .iter()
-            .any(|(_, e)| e.state == FenceState::Pending && matches!(e.action.as_str(), "off" | "reboot"));
-        if pending && self.settings.fence_check == FenceCheck::InsideFencing {
-            return Ok(svc);
-        }
-        if pending {
-            return Err(EngineError::FencingPending(format!("waiting for {host}: its fencing is still in progress")));
-        }
         // The latest successful operation decides: a later successful unfencing (`on`) means the
         // node is back; a failed or pending one changed nothing.
         let latest = events
@@ -628,6 +616,24 @@ impl Engine<'_> {
             .filter(|(_, e)| e.state == FenceState::Success)
             .max_by_key(|(i, e)| (e.completed_epoch.unwrap_or(i64::MIN), *i))
             .map(|(_, e)| e);
+        // Only a fencing in progress is waited for, not the unfencing (`on`) of a node that came
+        // back: Pacemaker requests it as soon as the node rejoins and, in the production recipe,
+        // it waits (fence_compute `on`, nova-compute-wait) for this very evacuation. A reboot
+        // through a topology level of several devices is carried out as `off` on each, then
+        // `on` on the power device, and while the `on` phase runs the history shows that
+        // operation as a pending `on` (pacemaker-fenced renames it). fence_compute marks the
+        // host during the `off` phase, so a monitor can see the mark right then; a pending `on`
+        // with no completed fencing since the last successful `on` is that phase, not an
+        // unfencing (which follows a completed fencing).
+        let pending = |action: &str| events.iter().any(|(_, e)| e.state == FenceState::Pending && e.action == action);
+        let fencing = pending("off") || pending("reboot");
+        let reboot_on_phase = pending("on") && !latest.is_some_and(|e| e.is_successful_fence());
+        if fencing && self.settings.fence_check == FenceCheck::InsideFencing {
+            return Ok(svc);
+        }
+        if fencing || reboot_on_phase {
+            return Err(EngineError::FencingPending(format!("waiting for {host}: its fencing is still in progress")));
+        }
         match latest {
             None => Err(EngineError::NotFenced(format!(
                 "refusing to evacuate {host}: pacemaker has no record of fencing it (nodes {}); set fence_check=nova to rely on nova alone",

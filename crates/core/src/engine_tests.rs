@@ -258,6 +258,36 @@ fn pacemaker_history_must_confirm_the_fencing() {
     }
     assert!(run(&nova, &settings, Some(&cluster)).unwrap().ok());
 
+    // A reboot through a multi-device topology level in its `on` phase: the history shows the
+    // operation as a pending `on`, and the last completed operation is the node's unfencing
+    // when it joined. That is a fencing in progress (waited for), not a node coming back; once
+    // the reboot completes it is fenced.
+    let (nova, _) = cloud(1);
+    let cluster = FakeCluster::new("ctl0");
+    let event = |action: &str, state, completed_epoch| FenceEvent {
+        target: "dead".into(),
+        action: action.into(),
+        state,
+        completed: None,
+        completed_epoch,
+        delegate: None,
+    };
+    cluster.history_event(event("on", FenceState::Success, Some(50)));
+    cluster.history_event(event("on", FenceState::Pending, None));
+    let e = run(&nova, &settings, Some(&cluster)).unwrap_err();
+    assert!(matches!(e, EngineError::FencingPending(_)), "{e}");
+    assert_eq!(nova.calls("evacuate"), 0);
+    let cluster = FakeCluster::new("ctl0");
+    cluster.history_event(event("on", FenceState::Success, Some(50)));
+    cluster.fenced("dead", 100);
+    assert!(run(&nova, &settings, Some(&cluster)).unwrap().ok());
+    // Never fenced at all, only unfenced: refused (after the pending `on` completes too).
+    let (nova, _) = cloud(1);
+    let cluster = FakeCluster::new("ctl0");
+    cluster.history_event(event("on", FenceState::Success, Some(50)));
+    let e = run(&nova, &settings, Some(&cluster)).unwrap_err();
+    assert!(matches!(e, EngineError::NotFenced(_)), "{e}");
+
     // History unreadable here (no fencer): Nova's forced-down alone decides.
     let (nova, _) = cloud(1);
     let cluster = FakeCluster::new("ctl0");
