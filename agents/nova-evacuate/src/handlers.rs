@@ -203,7 +203,7 @@ fn storm_verdict(
 }
 
 /// How often, and at most how long, a monitor polls for a fencing in progress to complete.
-const FENCING_POLL: Duration = Duration::from_millis(200);
+const FENCING_POLL: Duration = Duration::from_millis(100);
 const FENCING_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Polls the engine's fencing check until the fencing of `host` that is in progress has

@@ -570,9 +570,24 @@ impl Engine<'_> {
     /// Confirms `host` is fenced (see the module documentation); returns its service.
     pub fn check_fenced(&self, host: &str, deadline: Option<Instant>) -> Result<Service, EngineError> {
         let q = ServiceQuery { binary: Some("nova-compute".into()), host: Some(host.to_string()) };
-        let svc = self
-            .nova
-            .list_services(&q)?
+        let history = match (self.cluster, self.settings.fence_check) {
+            (Some(cluster), FenceCheck::History | FenceCheck::InsideFencing) => Some(cluster),
+            _ => None,
+        };
+        let until = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(30));
+        let mut nodes = self.settings.node_names.clone();
+        nodes.extend(node_candidates(host).into_iter().filter(|n| !self.settings.node_names.contains(n)));
+        // Nova's record and Pacemaker's history (one stonith_admin per candidate node name) are
+        // read at once: this check comes before every evacuation, and is polled while a fencing
+        // completes (NovaEvacuate), so its latency is the slowest read, not their sum.
+        let (services, histories) = std::thread::scope(|sc| {
+            let histories: Vec<_> = match history {
+                Some(cluster) => nodes.iter().map(|n| sc.spawn(move || (n.as_str(), cluster.fence_history(n, until)))).collect(),
+                None => Vec::new(),
+            };
+            (self.nova.list_services(&q), histories.into_iter().map(join).collect::<Vec<_>>())
+        });
+        let svc = services?
             .into_iter()
             .find(|s| s.host == host && s.binary == "nova-compute")
             .ok_or_else(|| EngineError::UnknownHost(host.to_string()))?;
@@ -584,17 +599,13 @@ impl Engine<'_> {
                 svc.forced_down.map_or("unknown".to_string(), |f| f.to_string())
             )));
         }
-        let (Some(cluster), FenceCheck::History | FenceCheck::InsideFencing) = (self.cluster, self.settings.fence_check) else {
+        if history.is_none() {
             return Ok(svc);
-        };
-        let until = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(30));
+        }
         let mut readable = false;
         let mut events = Vec::new();
-        let mut nodes = self.settings.node_names.clone();
-        nodes.extend(node_candidates(host).into_iter().filter(|n| !self.settings.node_names.contains(n)));
-        for node in &nodes {
-            let node = node.as_str();
-            match cluster.fence_history(node, until) {
+        for (node, read) in histories {
+            match read {
                 Ok(Some(ev)) => {
                     readable = true;
                     events.extend(ev.into_iter().filter(|e| e.target == node).enumerate());
