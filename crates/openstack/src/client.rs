@@ -373,7 +373,6 @@ impl Client {
 
     /// The compute version range, discovered once per cached session.
     fn versions(&self) -> Result<VersionRange> {
-        let cached = cached_range;
         if let Some(r) = self.known_versions()? {
             return Ok(r);
         }
@@ -388,7 +387,7 @@ impl Client {
             let (s, endpoint) = self.session_endpoint(s, "compute")?;
             let url = version_url(&endpoint);
             // Another thread may have discovered it while we waited.
-            if let Some(r) = cached(&s, &url) {
+            if let Some(r) = cached_range(&s, &url) {
                 return Ok(r);
             }
             let req = Request {
@@ -474,7 +473,11 @@ impl Client {
     /// returned as it is: no loop. Without microversions (a legacy range)
     /// no request carries one, so a 406 is not about versions and is final.
     fn nova_op<T>(&self, op: impl Fn(VersionRange) -> Result<T>) -> Result<T> {
-        let r = self.versions()?;
+        self.nova_op_in(self.versions()?, op)
+    }
+
+    /// [`Client::nova_op`] from the range `r` the session holds.
+    fn nova_op_in<T>(&self, r: VersionRange, op: impl Fn(VersionRange) -> Result<T>) -> Result<T> {
         match op(r) {
             Err(e @ Error::NotAcceptable { .. }) if r != VersionRange::LEGACY => {
                 self.log().info(|| {
@@ -505,8 +508,8 @@ impl Client {
     /// write not to wait for discovery asks [`ComputeApi::api_versions`]
     /// alongside its reads.
     fn nova_read<T>(&self, op: impl Fn(&Client, VersionRange) -> Result<T>) -> Result<T> {
-        if self.known_versions()?.is_some() {
-            return self.nova_op(|r| op(self, r));
+        if let Some(r) = self.known_versions()? {
+            return self.nova_op_in(r, |r| op(self, r));
         }
         let probe = Client {
             confirm_version: true,
