@@ -697,7 +697,7 @@ fn hypervisor_view(w: &World, ctx: &Ctx, i: usize, now: f64, detail: bool, with_
     });
     if detail {
         let usage = w.usage();
-        let (n, cpus, ram) = usage.get(&h.name).copied().unwrap_or_default();
+        let (n, cpus, ram) = usage.get(h.name.as_str()).copied().unwrap_or_default();
         v["host_ip"] = json!(h.ip);
         v["hypervisor_type"] = json!("fake");
         v["hypervisor_version"] = json!(1000);

@@ -232,6 +232,33 @@ fn evacuation_lifecycle_253() {
 }
 
 #[test]
+fn a_server_deleted_while_evacuating_errors_its_migration_at_once() {
+    // The world steps evacuations only when one is due (so a tick with a thousand in flight
+    // costs nothing); a deletion must still be seen at the next tick, not at the next due step.
+    let sim = sim_with(3, 2);
+    let nova = sim.nova().mv("2.53");
+    let (vm0, vm1) = (server_id(&sim, "vm-0"), server_id(&sim, "vm-1"));
+    let svc = service_uuid(&sim, "compute-0");
+    sim.freeze_clock();
+    sim.stop_host("compute-0");
+    assert_eq!(nova.put(&format!("/os-services/{svc}"), &json!({"forced_down": true})).unwrap().status, 200);
+    for id in [&vm0, &vm1] {
+        assert_eq!(nova.post(&format!("/servers/{id}/action"), &json!({"evacuate": {}})).unwrap().status, 200);
+    }
+    sim.advance_clock(Duration::from_millis(10));
+    assert!(sim.state().migrations.iter().all(|m| m.status == "pre-migrating"));
+    assert_eq!(nova.delete(&format!("/servers/{vm0}")).unwrap().status, 204);
+    let st = sim.state();
+    let status = |id: &str| st.migrations.iter().find(|m| m.instance_uuid == id).unwrap().status.clone();
+    assert_eq!(status(&vm0), "error");
+    assert_eq!(status(&vm1), "pre-migrating", "the other one is not due yet");
+    sim.advance_clock(Duration::from_millis(60));
+    let st = sim.state();
+    assert_eq!(st.migrations.iter().find(|m| m.instance_uuid == vm1).unwrap().status, "done");
+    assert_ne!(st.server("vm-1").unwrap().host.as_deref(), Some("compute-0"));
+}
+
+#[test]
 fn evacuate_body_rules_per_microversion() {
     let sim = sim_with(3, 3);
     sim.kill_host("compute-0");
