@@ -23,8 +23,11 @@
 //! 4. **Rounds**: each round lists the servers still on the host and the host's evacuation
 //!    migrations since the incident (two paginated calls at once, whatever the number of
 //!    instances), decides per instance, issues the evacuations due (priority order, bounded
-//!    concurrency over one shared client, reserved hosts first when configured), and reads a
-//!    server record only once its migration is `done`. When the calls due take more than one
+//!    concurrency over one shared client, reserved hosts first when configured), and looks at
+//!    an instance again only once its migration is `done`: its server record, or, when more
+//!    than [`MIN_TRACKING_READS`] are to be confirmed at once, one listing of the servers
+//!    changed since (Nova's `changes-since`), with a read of each it does not show (a thousand
+//!    confirmations cost a request or two, not a thousand). When the calls due take more than one
 //!    wave, the evacuations issued first are followed while the rest are issued: one migrations
 //!    listing per poll, and a server read for each found `done` (only successes are settled
 //!    there; failures and retries stay with the rounds). Polling starts fast and backs off while
@@ -67,7 +70,7 @@ use crate::policy::{PolicyConfig, Selector};
 use iha_openstack::{ComputeApi, Error, EvacuateRequest, Migration, MigrationQuery, ResetState, Server, Service, ServiceQuery};
 use iha_pacemaker::{Cluster, FenceState};
 use log::{debug, info, warn};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -830,11 +833,8 @@ impl Engine<'_> {
                     to_check.push(id.clone());
                 }
             }
-            // One server read per instance whose evacuation ended, in parallel (tracking budget).
-            let checked = parallel(to_check, self.limiter.read_size(), Some(&self.limiter.reads), |id| {
-                let r = self.nova.get_server(&id);
-                (id, r)
-            });
+            // The servers of the instances whose evacuation ended (see `read_servers`).
+            let checked = self.read_servers(to_check, since);
             for (id, r) in checked {
                 let Some(t) = tracks.get_mut(&id) else { continue };
                 let before = t.st.clone();
@@ -1006,6 +1006,44 @@ impl Engine<'_> {
         Ok((servers?, migrations?))
     }
 
+    /// The current records of `ids`, servers known to have changed at or after `since` (their
+    /// evacuation ended). Up to [`MIN_TRACKING_READS`] are read one by one, in parallel under the
+    /// tracking budget (one round trip); more take one listing of the servers changed since then instead
+    /// (Nova's `changes-since`, every project, paginated): a host's thousand finished
+    /// evacuations are confirmed in one or two requests rather than a thousand. Whatever the
+    /// listing does not show alive (deleted, or missing however it happened) or cannot give
+    /// is read one by one as before, so the listing only ever saves reads.
+    fn read_servers(&self, ids: Vec<String>, since: i64) -> Vec<(String, Result<Server, Error>)> {
+        let one_by_one = |ids: Vec<String>| {
+            parallel(ids, self.limiter.read_size(), Some(&self.limiter.reads), |id| {
+                let r = self.nova.get_server(&id);
+                (id, r)
+            })
+        };
+        if ids.len() <= MIN_TRACKING_READS {
+            return one_by_one(ids);
+        }
+        let listed = match self.limiter.reads.run(|| self.nova.list_servers_changed_since(&iso8601(since))) {
+            Ok(list) => list,
+            Err(e) => {
+                debug!("cannot list the servers changed since {} ({e}); reading {} one by one", iso8601(since), ids.len());
+                return one_by_one(ids);
+            }
+        };
+        let mut by_id: HashMap<String, Server> =
+            listed.into_iter().filter(|sv| sv.status != "DELETED").map(|sv| (sv.id.clone(), sv)).collect();
+        let mut out = Vec::with_capacity(ids.len());
+        let mut rest = Vec::new();
+        for id in ids {
+            match by_id.remove(&id) {
+                Some(sv) => out.push((id, Ok(sv))),
+                None => rest.push(id),
+            }
+        }
+        out.extend(one_by_one(rest));
+        out
+    }
+
     /// While an issuance runs (until `issuing` is set): every poll, one migrations listing of
     /// the host tells which of the evacuations accepted so far are `done`, and those servers
     /// are read (tracking budget). Returns the ones found running elsewhere; anything else is
@@ -1029,6 +1067,8 @@ impl Engine<'_> {
                 continue;
             }
             out.polls += 1;
+            // What this poll finds `done` changed at or after the window it asks for.
+            let window = changed_since;
             let by_inst = match self.list_migrations(host, changed_since) {
                 Ok(m) => {
                     let newest = m.iter().filter_map(|m| m.updated_at.as_deref().or(m.created_at.as_deref()).and_then(parse_iso8601)).max();
@@ -1047,10 +1087,7 @@ impl Engine<'_> {
                 .into_iter()
                 .filter(|id| by_inst.get(id).and_then(|m| m.last()).is_some_and(|m| DONE.contains(&m.status.as_str())))
                 .collect();
-            let read = parallel(done, self.limiter.read_size(), Some(&self.limiter.reads), |id| {
-                let r = self.nova.get_server(&id);
-                (id, r)
-            });
+            let read = self.read_servers(done, window - FOLLOW_SLACK_S);
             let mut found = false;
             for (id, r) in read {
                 match r {

@@ -57,10 +57,52 @@ fn evacuates_every_instance_once_and_tracks_it_to_the_end() {
     // (and one migrations listing per poll while a long issuance runs).
     assert_eq!(nova.calls("list_migrations"), r.rounds + r.follow_polls);
     assert_eq!(nova.calls("list_servers_on_host"), r.rounds);
-    assert_eq!(nova.calls("get_server"), 40, "one server read per finished evacuation");
+    // Each finished evacuation confirmed once: no server read twice, and the many left at the
+    // end by one listing (see the next test).
+    for id in &ids {
+        assert!(nova.server_reads(id) <= 1, "{id}");
+    }
+    assert!(nova.calls("get_server") < 40);
+    assert_eq!(nova.calls("list_servers_changed_since"), 1);
     let json: serde_json::Value = serde_json::from_str(&r.summary_json()).unwrap();
     assert_eq!(json["evacuated"], 40);
     assert_eq!(json["settled"], true);
+}
+
+#[test]
+fn finished_evacuations_are_confirmed_by_a_listing_when_many_and_read_one_by_one_otherwise() {
+    // A few: one read each, no listing.
+    let (nova, ids) = cloud(5);
+    let r = run(&nova, &fast(), None).unwrap();
+    assert!(r.ok(), "{}", r.summary_json());
+    assert_eq!(nova.calls("get_server"), ids.len() as u32);
+    assert_eq!(nova.calls("list_servers_changed_since"), 0);
+
+    // Many, some of which the listing does not show: those, and only those, are read. (One
+    // wave of evacuate calls, so no follower confirms a few of them meanwhile.)
+    let one_wave = Settings { concurrency: 64, ..fast() };
+    let (nova, ids) = cloud(40);
+    let left_out: Vec<String> = ids.iter().step_by(10).cloned().collect();
+    nova.leave_out_of_changes(&left_out);
+    let r = run(&nova, &one_wave, None).unwrap();
+    assert!(r.ok(), "{}", r.summary_json());
+    assert_eq!(r.count("evacuated"), 40);
+    assert_eq!(nova.calls("list_servers_changed_since"), 1);
+    assert_eq!(nova.calls("get_server"), left_out.len() as u32);
+    for id in &left_out {
+        assert_eq!(nova.server_reads(id), 1, "{id}");
+    }
+
+    // The listing fails: every one is read, nothing is lost.
+    let (nova, ids) = cloud(40);
+    nova.fail_changes_listing();
+    let r = run(&nova, &one_wave, None).unwrap();
+    assert!(r.ok(), "{}", r.summary_json());
+    assert_eq!(r.count("evacuated"), 40);
+    for id in &ids {
+        assert_eq!(nova.accepted(id), 1, "{id}");
+    }
+    assert_eq!(nova.calls("get_server"), 40);
 }
 
 #[test]
@@ -193,7 +235,15 @@ fn evacuations_are_confirmed_while_the_rest_are_still_being_issued() {
     for id in &ids {
         assert_eq!(nova.accepted(id), 1, "{id}");
     }
-    assert_eq!(nova.calls("get_server"), 30, "one confirming read per instance");
+    // One confirmation per instance: a read of its own while the follower finds a few done at
+    // a time, or a listing for the many left once the issuing ends.
+    for id in &ids {
+        assert!(nova.server_reads(id) <= 1, "{id} read {} times", nova.server_reads(id));
+    }
+    assert!(nova.calls("list_servers_changed_since") <= 1);
+    if nova.calls("list_servers_changed_since") == 0 {
+        assert_eq!(nova.calls("get_server"), 30);
+    }
     // Confirmations have their own budget, never below MIN_TRACKING_READS.
     assert_eq!(Limiter::new(1).read_size(), MIN_TRACKING_READS);
     assert_eq!(Limiter::new(64).read_size(), 64);

@@ -54,6 +54,12 @@ struct State {
     journal: Vec<String>,
     evacuations: Vec<(String, Option<String>)>,
     disabled_reasons: BTreeMap<String, String>,
+    /// Servers the `changes-since` listing leaves out.
+    unlisted: std::collections::BTreeSet<String>,
+    /// The `changes-since` listing answers 503.
+    changes_listing_fails: bool,
+    /// Server id → how many times it was read alone.
+    server_reads: BTreeMap<String, u32>,
     clock: i64,
     next_dest: usize,
 }
@@ -255,6 +261,16 @@ impl FakeNova {
         self.lock().capacity = Some(n);
     }
 
+    /// The `changes-since` servers listing leaves these servers out.
+    pub fn leave_out_of_changes(&self, ids: &[String]) {
+        self.lock().unlisted.extend(ids.iter().cloned());
+    }
+
+    /// The `changes-since` servers listing answers 503 (other reads are unaffected).
+    pub fn fail_changes_listing(&self) {
+        self.lock().changes_listing_fails = true;
+    }
+
     /// The next `n` read calls answer 503.
     pub fn read_errors(&self, n: u32) {
         self.lock().read_errors = n;
@@ -273,6 +289,11 @@ impl FakeNova {
     /// The most evacuate calls that were in progress at once.
     pub fn max_concurrent_evacuations(&self) -> usize {
         self.max_inflight.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many times `server` was read alone (`get_server`).
+    pub fn server_reads(&self, server: &str) -> u32 {
+        self.lock().server_reads.get(server).copied().unwrap_or(0)
     }
 
     /// How many times `name` was called.
@@ -421,8 +442,20 @@ impl ComputeApi for FakeNova {
         Ok(s.servers.values().filter(|v| v.host.as_deref() == Some(host)).cloned().collect())
     }
 
+    /// The fake keeps no change times: every server counts as changed (but those
+    /// [`FakeNova::leave_out_of_changes`] names). Listing too many is harmless (callers take the
+    /// ones they asked about); listing too few must only cost reads.
+    fn list_servers_changed_since(&self, _since: &str) -> Result<Vec<Server>> {
+        let s = self.read("list_servers_changed_since")?;
+        if s.changes_listing_fails {
+            return Err(unavailable("list_servers_changed_since"));
+        }
+        Ok(s.servers.values().filter(|v| !s.unlisted.contains(&v.id)).cloned().collect())
+    }
+
     fn get_server(&self, id: &str) -> Result<Server> {
-        let s = self.read("get_server")?;
+        let mut s = self.read("get_server")?;
+        *s.server_reads.entry(id.to_string()).or_default() += 1;
         s.servers.get(id).cloned().ok_or_else(|| Error::NotFound {
             request: format!("GET /servers/{id}"),
             message: format!("Instance {id} could not be found."),

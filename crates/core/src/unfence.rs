@@ -534,6 +534,9 @@ mod testnova {
         fn list_servers_on_host(&self, _: &str) -> Result<Vec<Server>> {
             Err(unsupported())
         }
+        fn list_servers_changed_since(&self, _: &str) -> Result<Vec<Server>> {
+            Err(unsupported())
+        }
         fn get_server(&self, _: &str) -> Result<Server> {
             Err(unsupported())
         }

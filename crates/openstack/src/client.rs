@@ -937,6 +937,21 @@ impl ComputeApi for Client {
         })
     }
 
+    fn list_servers_changed_since(&self, since: &str) -> Result<Vec<Server>> {
+        self.nova_read(|c, r| {
+            c.paginate(
+                "/servers/detail",
+                vec![("all_tenants", "1".into()), ("changes-since", since.to_owned())],
+                default_mv(r),
+                |b: ServersBody| {
+                    let next = next_page(&b.servers_links);
+                    (b.servers, next)
+                },
+                |s| s.id.clone(),
+            )
+        })
+    }
+
     fn get_server(&self, id: &str) -> Result<Server> {
         let b: ServerBody = self.nova_get(&format!("/servers/{}", encode(id)))?;
         Ok(b.server)

@@ -43,6 +43,11 @@ pub trait ComputeApi: Send + Sync {
 
     /// Every server on `host` of every project, every page.
     fn list_servers_on_host(&self, host: &str) -> Result<Vec<Server>>;
+    /// Every server of every project whose record changed at or after `since` (ISO 8601, UTC),
+    /// every page: Nova's `changes-since` filter. One listing in place of a read per server when
+    /// many have just changed (a host's evacuations finishing). Nova also lists deleted servers
+    /// here (status `DELETED`); callers read those one by one.
+    fn list_servers_changed_since(&self, since: &str) -> Result<Vec<Server>>;
     /// One server.
     fn get_server(&self, id: &str) -> Result<Server>;
     /// A server's metadata.

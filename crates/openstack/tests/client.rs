@@ -404,6 +404,24 @@ fn servers_are_paginated() {
             "/compute/v2.1/servers/detail?all_tenants=1&host=compute1&limit=2&marker=s4",
         ]
     );
+    // The servers changed since a moment (confirming many finished evacuations at once): every
+    // project, Nova's changes-since filter, every page.
+    let changed = c.list_servers_changed_since("2026-01-01T00:00:00Z").unwrap();
+    assert_eq!(changed.len(), 5);
+    let pages: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path_only() == "/compute/v2.1/servers/detail" && r.path.contains("changes-since"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            "/compute/v2.1/servers/detail?all_tenants=1&changes-since=2026-01-01T00%3A00%3A00Z&limit=2",
+            "/compute/v2.1/servers/detail?all_tenants=1&changes-since=2026-01-01T00%3A00%3A00Z&limit=2&marker=s2",
+            "/compute/v2.1/servers/detail?all_tenants=1&changes-since=2026-01-01T00%3A00%3A00Z&limit=2&marker=s4",
+        ]
+    );
 }
 
 #[test]

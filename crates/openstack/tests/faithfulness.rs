@@ -948,6 +948,35 @@ impl Run<'_> {
             "servers on victim after evacuation",
             format!("{} {}", outcome(&on), on.map(|l| l.len()).unwrap_or(0)),
         );
+        // The engine confirms many finished evacuations with one `changes-since` listing: every
+        // instance whose evacuation is `done` must be in it, on its new host. Nova's own clock:
+        // since the first of these migrations was created.
+        let since = migs.iter().filter_map(|m| m.created_at.clone()).min();
+        let moved: Vec<&String> = ids
+            .iter()
+            .filter(|id| {
+                migs.iter()
+                    .any(|m| m.instance_uuid.as_deref() == Some(id.as_str()) && m.status == "done")
+            })
+            .collect();
+        let changed = since
+            .as_deref()
+            .map(|t| nova.list_servers_changed_since(t));
+        let listed = match &changed {
+            Some(Ok(list)) => moved.iter().all(|id| {
+                list.iter()
+                    .any(|s| &s.id == *id && s.host.as_deref() != Some(victim.as_str()))
+            }),
+            _ => false,
+        };
+        self.rec(
+            "servers changed since the evacuations began",
+            format!(
+                "{} every evacuated one listed elsewhere: {listed} ({} evacuated)",
+                changed.as_ref().map_or_else(|| "no migration time".to_owned(), outcome),
+                moved.len()
+            ),
+        );
 
         // ------------------------------------------------ recover
         self.rec(
