@@ -36,7 +36,9 @@ for ax, lat in zip(axes[0], lats):
     ax.set_title("%d ms per Nova call, rebuild %d ms" % (lat, mk["rebuild_ms"]))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+# The date of the figures drawn: the latest rerun of the makespan section (bench/merge), else the run's.
+measured = [r["date_utc"] for r in res.get("reruns", []) if "makespan" in r.get("sections", [])]
 fig.suptitle("Evacuation makespan: instance-ha fence_evacuate vs the reference (median, min-max)  %s"
-             % res["machine"]["date_utc"], fontsize=10)
+             % (measured[-1] if measured else res["machine"]["date_utc"]), fontsize=10)
 fig.tight_layout()
 fig.savefig(sys.argv[2], dpi=110)
