@@ -855,6 +855,24 @@ fn image_root(endpoint: &str) -> String {
     }
 }
 
+impl Client {
+    /// `GET /servers/detail?all_tenants=1&<filter>`, every page.
+    fn servers_of_every_project(&self, filter: (&str, String)) -> Result<Vec<Server>> {
+        self.nova_read(|c, r| {
+            c.paginate(
+                "/servers/detail",
+                vec![("all_tenants", "1".into()), filter.clone()],
+                default_mv(r),
+                |b: ServersBody| {
+                    let next = next_page(&b.servers_links);
+                    (b.servers, next)
+                },
+                |s| s.id.clone(),
+            )
+        })
+    }
+}
+
 impl ComputeApi for Client {
     fn api_versions(&self) -> Result<VersionRange> {
         self.versions()
@@ -923,33 +941,11 @@ impl ComputeApi for Client {
     }
 
     fn list_servers_on_host(&self, host: &str) -> Result<Vec<Server>> {
-        self.nova_read(|c, r| {
-            c.paginate(
-                "/servers/detail",
-                vec![("all_tenants", "1".into()), ("host", host.to_owned())],
-                default_mv(r),
-                |b: ServersBody| {
-                    let next = next_page(&b.servers_links);
-                    (b.servers, next)
-                },
-                |s| s.id.clone(),
-            )
-        })
+        self.servers_of_every_project(("host", host.to_owned()))
     }
 
     fn list_servers_changed_since(&self, since: &str) -> Result<Vec<Server>> {
-        self.nova_read(|c, r| {
-            c.paginate(
-                "/servers/detail",
-                vec![("all_tenants", "1".into()), ("changes-since", since.to_owned())],
-                default_mv(r),
-                |b: ServersBody| {
-                    let next = next_page(&b.servers_links);
-                    (b.servers, next)
-                },
-                |s| s.id.clone(),
-            )
-        })
+        self.servers_of_every_project(("changes-since", since.to_owned()))
     }
 
     fn get_server(&self, id: &str) -> Result<Server> {
