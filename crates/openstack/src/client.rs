@@ -598,6 +598,22 @@ impl Client {
         self.nova_read(|c, r| c.get("compute", path, default_mv(r)))
     }
 
+    /// `GET /servers/detail?all_tenants=1&<filter>`, every page.
+    fn servers_of_every_project(&self, filter: (&str, String)) -> Result<Vec<Server>> {
+        self.nova_read(|c, r| {
+            c.paginate(
+                "/servers/detail",
+                vec![("all_tenants", "1".into()), filter.clone()],
+                default_mv(r),
+                |b: ServersBody| {
+                    let next = next_page(&b.servers_links);
+                    (b.servers, next)
+                },
+                |s| s.id.clone(),
+            )
+        })
+    }
+
     /// Follows `*_links` `rel=next` markers until the last page.
     fn paginate<T, B>(
         &self,
@@ -852,24 +868,6 @@ fn image_root(endpoint: &str) -> String {
     match e.rsplit_once('/') {
         Some((head, last)) if last.starts_with("v2") || last == "v1" => head.to_owned(),
         _ => e.to_owned(),
-    }
-}
-
-impl Client {
-    /// `GET /servers/detail?all_tenants=1&<filter>`, every page.
-    fn servers_of_every_project(&self, filter: (&str, String)) -> Result<Vec<Server>> {
-        self.nova_read(|c, r| {
-            c.paginate(
-                "/servers/detail",
-                vec![("all_tenants", "1".into()), filter.clone()],
-                default_mv(r),
-                |b: ServersBody| {
-                    let next = next_page(&b.servers_links);
-                    (b.servers, next)
-                },
-                |s| s.id.clone(),
-            )
-        })
     }
 }
 
